@@ -216,6 +216,8 @@ pub struct OptimSection {
     pub epochs: usize,
     /// Batch size.
     pub batch_size: usize,
+    /// Global gradient-norm clipping threshold (absent: no clipping).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Default for OptimSection {
@@ -229,6 +231,7 @@ impl Default for OptimSection {
             warmup_epochs: c.warmup_epochs,
             epochs: c.epochs,
             batch_size: c.batch_size,
+            clip_grad_norm: c.clip_grad_norm,
         }
     }
 }
@@ -244,6 +247,7 @@ impl OptimSection {
             .with_warmup_epochs(self.warmup_epochs)
             .with_epochs(self.epochs)
             .with_batch_size(self.batch_size)
+            .with_clip_grad_norm(self.clip_grad_norm)
     }
 }
 

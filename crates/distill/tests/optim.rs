@@ -75,3 +75,29 @@ fn fast_weights_get_the_pull_to_one_regulariser_and_m_times_the_gradient() {
         assert!((b as f64 - want).abs() < 1e-5, "w[{i}]: {b} vs {want}");
     }
 }
+
+#[test]
+fn global_norm_clipping_matches_torch_formula() {
+    // loss = Σ head.weight + 2 Σ head.bias: gradient 1 on every weight, 2 on every bias,
+    // 0 elsewhere, so ‖g‖₂ = sqrt(n_w + 4 n_b) by hand; with no momentum, no decay and
+    // lr = 1 the step is exactly −g · min(1, c / (‖g‖ + 1e-6)) (torch clip_grad_norm_).
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let model = BackboneConfig::new(Arch::ResNet { depth: 8 }).init(&device).unwrap();
+    let (nw, nb) = (model.head.weight.val().dims().iter().product::<usize>(), model.head.bias.as_ref().unwrap().val().dims().iter().product::<usize>());
+    let norm = ((nw + 4 * nb) as f64).sqrt();
+    for clip in [norm / 4.0, norm * 2.0] {
+        let config = OptimConfig::new().with_momentum(0.0).with_weight_decay(0.0).with_clip_grad_norm(Some(clip));
+        let mut opt = Optimizer::new(&config, &model);
+        let (w0, b0) = (host(model.head.weight.val()), host(model.head.bias.as_ref().unwrap().val()));
+        let loss = model.head.weight.val().sum() + model.head.bias.as_ref().unwrap().val().sum() * 2.0;
+        let stepped = opt.step(1.0, model.clone(), loss.backward());
+        let factor = (clip / (norm + 1e-6)).min(1.0);
+        for (a, b) in w0.iter().zip(host(stepped.head.weight.val())) {
+            assert!(((a - b) as f64 - factor).abs() < 1e-5, "weight step {} vs {factor}", a - b);
+        }
+        for (a, b) in b0.iter().zip(host(stepped.head.bias.as_ref().unwrap().val())) {
+            assert!(((a - b) as f64 - 2.0 * factor).abs() < 1e-5, "bias step {} vs {}", a - b, 2.0 * factor);
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! whole gradient scaled by M.
 
 use burn::config::Config;
-use burn::module::ParamId;
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
@@ -40,6 +40,11 @@ pub struct OptimConfig {
     /// Mini-batch size B (a BatchEnsemble sees the batch tiled to M*B).
     #[config(default = 128)]
     pub batch_size: usize,
+    /// Clip the global L2 norm of the loss gradient to this value before the step, as
+    /// `torch.nn.utils.clip_grad_norm_` (the EnD² reference trainer of
+    /// `KaosEngineer/PriorNetworks` clips at 10.0). `None`: no clipping (LatentBE recipe).
+    #[config(default = "None")]
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl OptimConfig {
@@ -60,6 +65,11 @@ impl OptimConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "0".into());
+        }
+        if let Some(c) = self.clip_grad_norm
+            && !(c > 0.0 && c.is_finite())
+        {
+            return bad("clip_grad_norm", c.to_string());
         }
         Ok(())
     }
@@ -86,6 +96,7 @@ pub struct Optimizer {
     fast_ids: Vec<ParamId>,
     members: usize,
     weight_decay: f64,
+    clip_grad_norm: Option<f64>,
 }
 
 impl Optimizer {
@@ -96,7 +107,7 @@ impl Optimizer {
         if !fast_ids.is_empty() {
             inner = inner.with_group(burn::module::ParamGroup::from_ids(fast_ids.clone()), config.sgd(0.0).build(), None);
         }
-        Self { inner, fast_ids, members: model.members, weight_decay: config.weight_decay }
+        Self { inner, fast_ids, members: model.members, weight_decay: config.weight_decay, clip_grad_norm: config.clip_grad_norm }
     }
 
     /// The regulariser to add to the loss: `wd * 0.5 * Σ (1 - e)² / M` over fast weights.
@@ -104,9 +115,13 @@ impl Optimizer {
         model.fast_weight_penalty().map(|p| p * self.weight_decay)
     }
 
-    /// One SGD step from the loss gradients, scaling fast-weight gradients by M.
+    /// One SGD step from the loss gradients: optional global-norm clipping, then
+    /// fast-weight gradients scaled by M, then SGD (coupled weight decay inside the step).
     pub fn step(&mut self, lr: f64, model: Backbone, grads: Gradients) -> Backbone {
         let mut grads = GradientsParams::from_grads(grads, &model);
+        if let Some(max_norm) = self.clip_grad_norm {
+            clip_global_norm(&mut grads, &model, max_norm);
+        }
         for id in &self.fast_ids {
             if let Some(g) = grads.remove::<2>(*id) {
                 grads.register(*id, g * self.members as f64);
@@ -130,3 +145,39 @@ impl Optimizer {
     }
 }
 
+
+/// Scale every gradient by `min(1, max_norm / (‖g‖₂ + 1e-6))`, `‖g‖₂` the L2 norm of all
+/// gradients of `model` concatenated (the formula of `torch.nn.utils.clip_grad_norm_`).
+/// Returns the norm before clipping.
+pub fn clip_global_norm<M: Module>(grads: &mut GradientsParams, model: &M, max_norm: f64) -> f64 {
+    struct SquaredNorm<'a> {
+        grads: &'a GradientsParams,
+        sum: f64,
+    }
+    impl ModuleVisitor for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.sum += g.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g * self.factor);
+            }
+        }
+    }
+    let mut norm = SquaredNorm { grads, sum: 0.0 };
+    model.visit(&mut norm);
+    let total = norm.sum.sqrt();
+    let factor = max_norm / (total + 1e-6);
+    if factor < 1.0 {
+        model.visit(&mut Scale { grads, factor });
+    }
+    total
+}
