@@ -38,6 +38,10 @@ pub struct TrainArgs {
     /// Experiment file (TOML).
     #[arg(long)]
     pub config: PathBuf,
+    /// Apply the overrides of `profiles/<PROFILE>.toml` next to the experiment file
+    /// (`smoke`, `cpu`; `paper` is the files as written).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Override the experiment's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -120,13 +124,20 @@ fn eval_batches(set: &Arc<ImageSet>, batch: usize, device: &Device) -> Result<im
     Ok(loader.epoch(0).map(move |b| b.into_tensors(&device).0))
 }
 
-/// Logits `[N, K]` of a plain model over `set`.
-fn predict_logits(model: &Backbone, set: &Arc<ImageSet>, batch: usize, device: &Device) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
+/// Logits of every member over `set`, member-major `[M, N, K]` flattened (M = 1 for a
+/// plain network; a BatchEnsemble sees each batch tiled M times).
+pub fn predict_logits(model: &Backbone, set: &Arc<ImageSet>, batch: usize, device: &Device) -> Result<Vec<f32>> {
+    let m = model.members;
+    let mut per_member: Vec<Vec<f32>> = vec![Vec::new(); m];
     for x in eval_batches(set, batch, device)? {
-        out.extend(model.forward(x).into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        let logits = if m == 1 { model.forward(x).unsqueeze_dim::<3>(0) } else { model.member_logits(x) };
+        let [_, b, k] = logits.dims();
+        let v = logits.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for (i, chunk) in v.chunks_exact(b * k).enumerate() {
+            per_member[i].extend_from_slice(chunk);
+        }
     }
-    Ok(out)
+    Ok(per_member.concat())
 }
 
 fn labels_u32(set: &ImageSet) -> Vec<u32> {
@@ -212,9 +223,17 @@ fn load_model(cfg: &BackboneConfig, path: &Path, device: &Device) -> Result<Back
     Ok(model)
 }
 
+fn load_experiment(args: &TrainArgs) -> Result<TrainExperiment> {
+    let profile = match &args.profile {
+        Some(name) => Some(crate::compose::Profile::load(args.config.parent().unwrap_or(Path::new(".")), name)?),
+        None => None,
+    };
+    TrainExperiment::load(&args.config, profile.as_ref())
+}
+
 /// `xtask train`.
 pub fn run(args: TrainArgs) -> Result<()> {
-    let exp = TrainExperiment::load(&args.config)?;
+    let exp = load_experiment(&args)?;
     if exp.distill.is_some() {
         bail!("{} has a [distill] section: run it with `cargo xtask distill --config … --teachers DIR…`", args.config.display());
     }
@@ -223,7 +242,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// `xtask distill`.
 pub fn run_distill(args: DistillArgs) -> Result<()> {
-    let exp = TrainExperiment::load(&args.run.config)?;
+    let exp = load_experiment(&args.run)?;
     if exp.distill.is_none() {
         bail!("{} has no [distill] section: a teacher is trained with `cargo xtask train`", args.run.config.display());
     }
@@ -239,7 +258,7 @@ pub fn load_run_model(dir: &Path, device: &Device) -> Result<(BackboneConfig, Ba
     Ok((cfg, model.valid()))
 }
 
-fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &[PathBuf]) -> Result<()> {
+pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &[PathBuf]) -> Result<()> {
     if let Some(seed) = args.seed {
         exp.seed = seed;
     }
@@ -317,7 +336,13 @@ fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &[Pat
     write_atomic(&partial.join("experiment.toml"), toml::to_string_pretty(&exp)?.as_bytes())?;
     write_json(&partial.join("model.json"), &backbone)?;
 
-    let train = Arc::new(splits.train);
+    let mut train = splits.train;
+    if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
+        let extra = aux.load(&train, args.data_dir.as_deref(), exp.seed)?;
+        tracing::info!(source = aux.source, images = extra.len(), "auxiliary distillation inputs (teacher-labelled only)");
+        crate::aux_data::append(&mut train, extra);
+    }
+    let train = Arc::new(train);
     let val = Arc::new(splits.val);
     let test = Arc::new(splits.test);
     let loader = Loader::new(train.clone(), LoaderConfig::train(optim.batch_size, exp.seed))?;

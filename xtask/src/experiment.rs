@@ -8,6 +8,8 @@ use distill::train::OptimConfig;
 use ensembles::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, NormMode, ShortcutKind};
 use serde::{Deserialize, Serialize};
 
+use crate::compose::{self, Profile};
+
 /// A training experiment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +70,9 @@ pub struct DistillSection {
     /// LatentBE merge rule for BatchEnsemble students: `factor_mean` or `product_mean`.
     #[serde(default = "factor_mean")]
     pub merge: String,
+    /// Auxiliary unlabelled inputs mixed into the distillation set (EnD² + aux).
+    #[serde(default)]
+    pub aux: Option<crate::aux_data::AuxSection>,
 }
 
 fn one() -> f64 {
@@ -252,10 +257,23 @@ impl OptimSection {
 }
 
 impl TrainExperiment {
-    /// Read and check an experiment file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading experiment file {}", path.display()))?;
-        let exp: Self = toml::from_str(&text).with_context(|| format!("in experiment file {}", path.display()))?;
+    /// Read and check an experiment file (its `extends` chain merged, `[grid]` ignored:
+    /// `train`/`distill` run one point, `--seed` picks the seed).
+    pub fn load(path: &Path, profile: Option<&Profile>) -> Result<Self> {
+        let mut layered = compose::load_layered(path)?;
+        if let Some(p) = profile {
+            let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            layered = p.apply(layered, id)?;
+        }
+        layered.table.remove("grid");
+        Self::from_layered(&layered)
+    }
+
+    /// Deserialize and check one merged experiment (errors name the files).
+    pub fn from_layered(layered: &compose::Layered) -> Result<Self> {
+        let path = layered.files.last().cloned().unwrap_or_default();
+        let path = path.as_path();
+        let exp: Self = compose::deserialize(layered, &format!("experiment file {}", path.display()))?;
         exp.model
             .backbone(10)
             .and_then(|b| Ok(b.validate()?))
@@ -268,6 +286,13 @@ impl TrainExperiment {
                 d.method()?;
                 d.perturbation()?;
                 d.merge_rule()?;
+                if let Some(aux) = &d.aux {
+                    aux.validate()?;
+                    let label_free = matches!(d.method.as_str(), "end2" | "proxy_end2") || d.alpha == 1.0;
+                    if !label_free {
+                        bail!("aux: auxiliary images have no labels, so the loss must not use labels (end2, proxy_end2, or alpha = 1), but method = {:?} with alpha = {}", d.method, d.alpha);
+                    }
+                }
                 if d.perturbation == "tdiv_sdiv" && members < 2 {
                     bail!("perturbation = \"tdiv_sdiv\" needs a BatchEnsemble student (its members' diversity)");
                 }

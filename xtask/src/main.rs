@@ -1,6 +1,7 @@
 //! `cargo xtask …`: Distillery's command line. It owns the CLI, logging, progress bars and
 //! every file it writes (atomically: temp file + rename); the libraries only compute.
 
+mod aux_data;
 mod backend;
 mod cmd_bench;
 mod cmd_data;
@@ -8,10 +9,15 @@ mod cmd_eval;
 mod cmd_metrics;
 mod cmd_spirals;
 mod cmd_train;
+mod compose;
 mod experiment;
 mod fsx;
 mod npy;
+mod plots;
 mod progress;
+mod report;
+mod reproduce;
+mod run_eval;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,6 +49,10 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// The EnD² spirals experiment (ensemble, EnD², EnD²+aux, single network, Bayes error).
     Spirals(cmd_spirals::SpiralsArgs),
+    /// Reproduce a paper table: plan, train (resumable), evaluate, report.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Regenerate a table's report from its run directories.
+    Report(report::ReportArgs),
 }
 
 fn main() -> Result<()> {
@@ -61,5 +71,7 @@ fn main() -> Result<()> {
         Command::Metrics(args) => cmd_metrics::run(&args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Spirals(args) => cmd_spirals::run(args),
+        Command::Reproduce(args) => reproduce::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

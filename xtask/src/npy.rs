@@ -386,14 +386,21 @@ pub fn read_int_1d(path: &Path) -> Result<Vec<i64>> {
 pub fn write_f32_2d(path: &Path, values: &[f32], shape: [usize; 2]) -> Result<()> {
     let bytes =
         encode_f32_2d(values, shape).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    write_atomic(path, &bytes)
 }
 
 /// Writes a 1-D `i64` array to a `.npy` file.
 #[cfg_attr(not(test), allow(dead_code))] // used by tests and other subcommands
 pub fn write_i64_1d(path: &Path, values: &[i64]) -> Result<()> {
-    std::fs::write(path, encode_i64_1d(values))
-        .with_context(|| format!("cannot write {}", path.display()))
+    write_atomic(path, &encode_i64_1d(values))
+}
+
+/// Write to a temporary name beside `path`, then rename (no partial file is ever visible).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
 #[cfg(test)]

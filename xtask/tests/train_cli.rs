@@ -13,8 +13,8 @@ use common::{TINY, json, ok, scratch, xtask, xtask_env};
 fn smoke_config_learns_well_above_chance_and_writes_a_complete_run() {
     let dir = scratch("train-smoke");
     let run = dir.join("run");
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/cifar10/smoke/teacher-resnet8.toml");
-    ok(&xtask(&["train", "--config", config.to_str().unwrap(), "--out", run.to_str().unwrap()]));
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/cifar10/teacher.toml");
+    ok(&xtask(&["train", "--config", config.to_str().unwrap(), "--profile", "smoke", "--out", run.to_str().unwrap()]));
     for f in ["experiment.toml", "model.json", "model.safetensors", "val_probs.npy", "test_probs.npy", "val_labels.npy", "test_labels.npy", "metrics.json"] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
@@ -22,7 +22,7 @@ fn smoke_config_learns_well_above_chance_and_writes_a_complete_run() {
     let m = json(&run.join("metrics.json"));
     // 1,000 test images, 10 classes: chance is 10% with a standard deviation under 1%.
     let acc = m["acc"].as_f64().unwrap();
-    assert!(acc > 0.2, "test accuracy {acc} after one epoch on 5,000 images");
+    assert!(acc > 0.2, "test accuracy {acc} after one epoch on 3,500 images");
     assert!(m["temperature"].as_f64().unwrap() > 0.0);
     // The recorded metrics agree with `xtask metrics` on the saved arrays.
     let p = |f: &str| run.join(f).to_str().unwrap().to_string();

@@ -99,6 +99,14 @@ pub enum DataError {
         /// The offending header value.
         value: u64,
     },
+    /// A MATLAB MAT file is malformed, truncated or lacks what the reader needs.
+    #[error("{path}: MAT file: {detail}")]
+    MatFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names the variable or byte offset where relevant).
+        detail: String,
+    },
     /// Two files that must agree (images and labels) do not.
     #[error("{path}: {detail}: {left} vs {right}")]
     Mismatch {
@@ -140,6 +148,32 @@ pub enum DataError {
         value: String,
         /// Why it is invalid.
         reason: &'static str,
+    },
+    /// A corruption severity outside the CIFAR-10-C range `1..=5`.
+    #[error("invalid severity {severity} for corruption {corruption}: severities are 1..=5")]
+    InvalidSeverity {
+        /// The corruption's name (e.g. "gaussian_noise").
+        corruption: &'static str,
+        /// The offending severity.
+        severity: u8,
+    },
+    /// A corruption name that is not one of the fifteen CIFAR-10-C names.
+    #[error("unknown corruption {name:?}: expected one of {expected}")]
+    UnknownCorruption {
+        /// The name given.
+        name: String,
+        /// The valid names, comma-separated.
+        expected: String,
+    },
+    /// The JPEG round trip of the `jpeg_compression` corruption failed.
+    #[error("jpeg_compression at quality {quality}: {stage} failed: {detail}")]
+    Jpeg {
+        /// "encode" or "decode".
+        stage: &'static str,
+        /// The JPEG quality used.
+        quality: u8,
+        /// The codec's message.
+        detail: String,
     },
 }
 

@@ -34,3 +34,5 @@ pub const SHUFFLE: u64 = 1;
 pub const AUGMENT: u64 = 2;
 /// Purpose tag: spiral generation.
 pub const SPIRALS: u64 = 3;
+/// Purpose tag: per-image corruption draws (`corrupt::corrupt_set`).
+pub const CORRUPT: u64 = 4;

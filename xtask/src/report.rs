@@ -1,0 +1,542 @@
+//! `results/<table>-<profile>/`: the report of a reproduced table, regenerated from the run
+//! directories by `cargo xtask report <table> --profile …` (and at the end of `reproduce`);
+//! never edited by hand.
+//!
+//! - `runs.csv`: one row per run (and one for the teacher ensemble);
+//! - `summary.csv`, `summary.json`: mean ± std (sample std, n − 1) per method;
+//! - `README.md`: the table in the paper's layout (ACC, NLL, ECE, cNLL, cECE) beside the
+//!   published numbers, the paper's claims checked, OOD detection and corruption averages,
+//!   data provenance and hardware;
+//! - `plots/`: reliability diagrams per method, histograms of uncertainty on the test set vs
+//!   each OOD set (PNG and SVG).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use metrics::Predictions;
+use serde::Serialize;
+
+use crate::fsx::{write_atomic, write_json};
+use crate::npy;
+use crate::reproduce::{Plan, PlannedRun, RowKind, RowSpec, plan};
+use crate::run_eval::EvalSettings;
+
+/// Arguments of `xtask report`.
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Table (`cifar10`, `cifar100`).
+    pub table: String,
+    /// Profile whose runs to report.
+    #[arg(long, default_value = "cpu")]
+    pub profile: String,
+    /// Include the rows marked `extra`.
+    #[arg(long)]
+    pub extras: bool,
+    /// Folders.
+    #[command(flatten)]
+    pub dirs: crate::reproduce::TableDirs,
+}
+
+/// `xtask report`.
+pub fn run(args: ReportArgs) -> Result<()> {
+    let (experiments, runs_dir, results) = args.dirs.resolve();
+    let plan = plan(&experiments, &args.table, &args.profile, &runs_dir, &[], args.extras)?;
+    let eval = EvalSettings::from_profile(&plan.profile)?;
+    let out = results.join(format!("{}-{}", args.table, args.profile));
+    write_report(&plan, &eval, &out)?;
+    println!("{}", out.join("README.md").display());
+    Ok(())
+}
+
+/// How a run's logits become predictions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Output {
+    /// softmax(z)
+    Categorical,
+    /// Dirichlet alpha = exp(z) (EnD² at T = 1)
+    DirichletExp,
+    /// Dirichlet alpha = exp(z) + 1 (Proxy-EnD²)
+    DirichletExpPlusOne,
+}
+
+fn output_of(run: &PlannedRun) -> Output {
+    match run.exp.distill.as_ref().map(|d| d.method.as_str()) {
+        Some("end2") => Output::DirichletExp,
+        Some("proxy_end2") => Output::DirichletExpPlusOne,
+        _ => Output::Categorical,
+    }
+}
+
+/// Predictions and uncertainty scores (higher = more uncertain) of one model on one set.
+struct Scored {
+    probs: Predictions,
+    /// name -> per-example score: confidence (negative max prob), TU, DU, MI.
+    scores: BTreeMap<&'static str, Vec<f64>>,
+}
+
+fn softmax_rows(logits: &[f32], k: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(k) {
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f64> = row.iter().map(|&z| f64::from(z - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        out.extend(e.iter().map(|v| (v / s) as f32));
+    }
+    out
+}
+
+fn read_logits(dir: &Path, set: &str) -> Result<(Vec<f32>, usize, usize)> {
+    let path = dir.join("eval").join(format!("{set}.npy"));
+    let (v, [n, k]) = npy::read_f32_2d(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((v, n, k))
+}
+
+fn members_of(dir: &Path) -> Result<usize> {
+    let done = dir.join("eval").join("done.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&done).with_context(|| format!("reading {}", done.display()))?)?;
+    Ok(v["members"].as_u64().unwrap_or(1).max(1) as usize)
+}
+
+fn score_single(dir: &Path, set: &str, output: Output) -> Result<Scored> {
+    let members = members_of(dir)?;
+    if members > 1 {
+        // A BatchEnsemble: its members' predictions scored as an ensemble.
+        let (z, rows, k) = read_logits(dir, set)?;
+        let n = rows / members;
+        let preds = z
+            .chunks_exact(n * k)
+            .map(|m| Predictions::new(softmax_rows(m, k), n, k))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        return scored_ensemble(preds);
+    }
+    let (z, n, k) = read_logits(dir, set)?;
+    let mut scores = BTreeMap::new();
+    let probs = match output {
+        Output::Categorical => {
+            let p = Predictions::new(softmax_rows(&z, k), n, k)?;
+            scores.insert("TU", metrics::entropies(&p));
+            p
+        }
+        Output::DirichletExp | Output::DirichletExpPlusOne => {
+            let plus = if output == Output::DirichletExpPlusOne { 1.0 } else { 0.0 };
+            let alphas: Vec<f32> = z.iter().map(|&v| (f64::from(v).exp() + plus).clamp(1e-30, 1e30) as f32).collect();
+            let u = metrics::dirichlet_uncertainty(&alphas, n, k)?;
+            let mut p = Vec::with_capacity(alphas.len());
+            for row in alphas.chunks_exact(k) {
+                let a0: f64 = row.iter().map(|&a| f64::from(a)).sum();
+                p.extend(row.iter().map(|&a| (f64::from(a) / a0) as f32));
+            }
+            scores.insert("TU", u.total);
+            scores.insert("DU", u.data);
+            scores.insert("MI", u.knowledge);
+            Predictions::new(p, n, k)?
+        }
+    };
+    scores.insert("conf", metrics::negative_confidence(&probs));
+    Ok(Scored { probs, scores })
+}
+
+fn score_ensemble(dirs: &[PathBuf], set: &str) -> Result<Scored> {
+    let mut members = Vec::new();
+    for d in dirs {
+        let (z, n, k) = read_logits(d, set)?;
+        members.push(Predictions::new(softmax_rows(&z, k), n, k)?);
+    }
+    scored_ensemble(members)
+}
+
+fn scored_ensemble(members: Vec<Predictions>) -> Result<Scored> {
+    let u = metrics::ensemble_uncertainty(&members)?;
+    let probs = Predictions::mean(&members)?;
+    let mut scores = BTreeMap::new();
+    scores.insert("conf", metrics::negative_confidence(&probs));
+    scores.insert("TU", u.total);
+    scores.insert("DU", u.data);
+    scores.insert("MI", u.knowledge);
+    Ok(Scored { probs, scores })
+}
+
+/// One scored unit: a run, or the teacher ensemble.
+enum Unit<'a> {
+    Run(&'a PlannedRun),
+    Ensemble(Vec<PathBuf>),
+}
+
+impl Unit<'_> {
+    fn score(&self, set: &str) -> Result<Scored> {
+        match self {
+            Unit::Run(r) => score_single(&r.dir, set, output_of(r)),
+            Unit::Ensemble(dirs) => score_ensemble(dirs, set),
+        }
+    }
+    fn eval_dir(&self) -> PathBuf {
+        match self {
+            Unit::Run(r) => r.dir.join("eval"),
+            Unit::Ensemble(d) => d[0].join("eval"),
+        }
+    }
+}
+
+/// Everything measured for one unit.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct UnitResult {
+    /// Row id.
+    pub row: String,
+    /// Grid point (`seed-0`) or `ensemble`.
+    pub point: String,
+    /// Metric name -> value.
+    pub values: BTreeMap<String, f64>,
+}
+
+fn labels(dir: &Path, split: &str) -> Result<Vec<u32>> {
+    let p = dir.join(format!("{split}_labels.npy"));
+    Ok(npy::read_int_1d(&p).with_context(|| format!("reading {}", p.display()))?.into_iter().map(|v| v as u32).collect())
+}
+
+/// TU per example on the test set and on each OOD set (for the histograms).
+type TuSeries = Vec<(String, Vec<f64>)>;
+
+fn measure(unit: &Unit, label_dir: &Path) -> Result<(BTreeMap<String, f64>, Scored, TuSeries)> {
+    let bins = metrics::DEFAULT_BINS;
+    let mut v = BTreeMap::new();
+    let (test_labels, val_labels) = (labels(label_dir, "test")?, labels(label_dir, "val")?);
+    let test = unit.score("test")?;
+    let val = unit.score("val")?;
+    let rep = metrics::evaluate(&test.probs, &test_labels, bins)?;
+    let cal = metrics::evaluate_calibrated(&test.probs, &test_labels, &val.probs, &val_labels, bins)?;
+    v.insert("acc".into(), rep.acc * 100.0);
+    v.insert("nll".into(), rep.nll);
+    v.insert("ece".into(), rep.ece);
+    v.insert("brier".into(), rep.brier);
+    v.insert("cnll".into(), cal.cnll);
+    v.insert("cece".into(), cal.cece);
+    v.insert("temperature".into(), cal.temperature);
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(unit.eval_dir().join("done.json"))?)?;
+    let sets: Vec<String> = done["sets"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
+    // OOD: each score separates test (in) from the OOD set (out).
+    let mut tu: TuSeries = vec![("CIFAR-10 test".into(), test.scores["TU"].clone())];
+    for set in sets.iter().filter(|s| s.starts_with("ood-")) {
+        let ood = unit.score(set)?;
+        tu.push((set.trim_start_matches("ood-").to_string(), ood.scores["TU"].clone()));
+        for (name, in_scores) in &test.scores {
+            let r = metrics::ood_detection(in_scores, &ood.scores[name])?;
+            let short = set.trim_start_matches("ood-");
+            v.insert(format!("ood_{short}_{name}_auroc"), r.auroc);
+            v.insert(format!("ood_{short}_{name}_aupr"), r.aupr);
+        }
+    }
+    // Corruptions: mean over types and severities, uncalibrated and with the val temperature.
+    let mut results = Vec::new();
+    let mut calibrated = Vec::new();
+    for set in sets.iter().filter(|s| s.starts_with("corrupt-")) {
+        let c = unit.score(set)?;
+        let n = c.probs.rows();
+        let (name, sev) = set.trim_start_matches("corrupt-").rsplit_once('-').context("corruption set name")?;
+        let report = metrics::evaluate(&c.probs, &test_labels[..n], bins)?;
+        calibrated.push(metrics::evaluate_calibrated(&c.probs, &test_labels[..n], &val.probs, &val_labels, bins)?);
+        results.push(metrics::CorruptionResult { corruption: name.into(), severity: sev.parse()?, report });
+    }
+    if !results.is_empty() {
+        let s = metrics::summarise_corruptions(&results)?;
+        let c = metrics::mean_calibrated_report(&calibrated)?;
+        v.insert("corr_acc".into(), s.overall.acc * 100.0);
+        v.insert("corr_nll".into(), s.overall.nll);
+        v.insert("corr_ece".into(), s.overall.ece);
+        v.insert("corr_cnll".into(), c.cnll);
+        v.insert("corr_cece".into(), c.cece);
+    }
+    Ok((v, test, tu))
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let s = if xs.len() > 1 { (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (m, s)
+}
+
+/// Per-row summary: metric -> (mean, std, n).
+#[derive(Debug, Clone, Serialize)]
+pub struct RowSummary {
+    /// Row id.
+    pub id: String,
+    /// Row label.
+    pub label: String,
+    /// Runs summarised.
+    pub n: usize,
+    /// Runs planned.
+    pub planned: usize,
+    /// Metric -> [mean, std].
+    pub metrics: BTreeMap<String, [f64; 2]>,
+    /// Published metric -> [mean, std].
+    pub published: Option<BTreeMap<String, [f64; 2]>>,
+}
+
+/// Write the report of `plan` into `out`.
+pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> {
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    let mut units: Vec<UnitResult> = Vec::new();
+    let mut summaries = Vec::new();
+    let teacher_dirs: Vec<PathBuf> = plan.teacher_dirs();
+    for row in &plan.rows {
+        let mut row_units = Vec::new();
+        let planned;
+        let mut first_scored = None;
+        if row.kind == RowKind::Ensemble {
+            planned = 1;
+            let ready = !teacher_dirs.is_empty() && teacher_dirs.iter().all(|d| d.join("eval/done.json").exists());
+            if ready {
+                let (v, s, tu) = measure(&Unit::Ensemble(teacher_dirs.clone()), &teacher_dirs[0])?;
+                row_units.push(UnitResult { row: row.id.clone(), point: "ensemble".into(), values: v });
+                first_scored = Some((s, teacher_dirs[0].clone(), tu));
+            }
+        } else {
+            let runs = plan.row_runs(&row.id);
+            planned = runs.len();
+            for r in runs {
+                if !r.dir.join("eval/done.json").exists() {
+                    continue;
+                }
+                let (mut v, s, tu) = measure(&Unit::Run(r), &r.dir).with_context(|| format!("scoring {}", r.dir.display()))?;
+                if let Ok(m) = std::fs::read(r.dir.join("metrics.json"))
+                    .map_err(anyhow::Error::from)
+                    .and_then(|b| Ok(serde_json::from_slice::<serde_json::Value>(&b)?))
+                {
+                    for key in ["train_seconds", "train_images_per_second", "peak_memory_bytes"] {
+                        if let Some(x) = m[key].as_f64() {
+                            v.insert(key.into(), x);
+                        }
+                    }
+                }
+                row_units.push(UnitResult { row: row.id.clone(), point: r.point.clone(), values: v });
+                if first_scored.is_none() {
+                    first_scored = Some((s, r.dir.clone(), tu));
+                }
+            }
+        }
+        if let Some((scored, dir, tu)) = &first_scored {
+            row_plots(&plots, row, scored, dir, tu)?;
+        }
+        let mut metrics_summary = BTreeMap::new();
+        if let Some(first) = row_units.first() {
+            for key in first.values.keys() {
+                let xs: Vec<f64> = row_units.iter().filter_map(|u| u.values.get(key).copied()).collect();
+                let (m, s) = mean_std(&xs);
+                metrics_summary.insert(key.clone(), [m, s]);
+            }
+        }
+        summaries.push(RowSummary {
+            id: row.id.clone(),
+            label: row.label.clone(),
+            n: row_units.len(),
+            planned,
+            metrics: metrics_summary,
+            published: row.published.clone(),
+        });
+        units.extend(row_units);
+    }
+    write_atomic(&out.join("runs.csv"), runs_csv(&units).as_bytes())?;
+    write_atomic(&out.join("summary.csv"), summary_csv(&summaries).as_bytes())?;
+    write_json(
+        &out.join("summary.json"),
+        &serde_json::json!({ "table": plan.table, "profile": plan.profile.name, "title": plan.spec.title, "evaluation": eval, "rows": summaries }),
+    )?;
+    write_atomic(&out.join("README.md"), readme(plan, eval, &summaries)?.as_bytes())?;
+    Ok(())
+}
+
+fn row_plots(plots: &Path, row: &RowSpec, scored: &Scored, label_dir: &Path, tu: &TuSeries) -> Result<()> {
+    let test_labels = labels(label_dir, "test")?;
+    let rel = metrics::reliability(&scored.probs, &test_labels, metrics::DEFAULT_BINS)?;
+    let ece = metrics::ece(&scored.probs, &test_labels, metrics::DEFAULT_BINS)?;
+    let stem = plots.join(format!("reliability-{}", row.id));
+    if let Err(e) = crate::plots::reliability_diagram(&stem, &format!("{} — reliability (test)", row.label), &rel.bins, Some(ece)) {
+        // The SVG is written first and needs no font; a missing PNG font must not sink the report.
+        tracing::warn!(plot = %stem.display(), error = format!("{e:#}"), "plot incomplete");
+    }
+    let stem = plots.join(format!("uncertainty-{}", row.id));
+    if let Err(e) = crate::plots::histograms(&stem, &format!("{} — total uncertainty, in-distribution vs OOD", row.label), tu, 30, "total uncertainty TU (nats)") {
+        tracing::warn!(plot = %stem.display(), error = format!("{e:#}"), "plot incomplete");
+    }
+    Ok(())
+}
+
+fn csv_escape(s: &str) -> String {
+    if s.contains(',') || s.contains('"') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn runs_csv(units: &[UnitResult]) -> String {
+    let mut keys: Vec<String> = units.iter().flat_map(|u| u.values.keys().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut s = format!("row,point,{}\n", keys.join(","));
+    for u in units {
+        let vals: Vec<String> = keys.iter().map(|k| u.values.get(k).map_or(String::new(), |v| format!("{v}"))).collect();
+        let _ = writeln!(s, "{},{},{}", csv_escape(&u.row), csv_escape(&u.point), vals.join(","));
+    }
+    s
+}
+
+fn summary_csv(rows: &[RowSummary]) -> String {
+    let mut keys: Vec<String> = rows.iter().flat_map(|r| r.metrics.keys().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    let head: Vec<String> = keys.iter().flat_map(|k| [format!("{k}_mean"), format!("{k}_std")]).collect();
+    let mut s = format!("row,label,n,{}\n", head.join(","));
+    for r in rows {
+        let vals: Vec<String> = keys
+            .iter()
+            .flat_map(|k| match r.metrics.get(k) {
+                Some([m, sd]) => [format!("{m}"), format!("{sd}")],
+                None => [String::new(), String::new()],
+            })
+            .collect();
+        let _ = writeln!(s, "{},{},{},{}", csv_escape(&r.id), csv_escape(&r.label), r.n, vals.join(","));
+    }
+    s
+}
+
+fn fmt_ms(ms: Option<&[f64; 2]>, digits: usize, n: usize) -> String {
+    match ms {
+        None => "—".into(),
+        Some([m, s]) if n > 1 => format!("{m:.digits$} ± {s:.digits$}"),
+        Some([m, _]) => format!("{m:.digits$}"),
+    }
+}
+
+const MAIN: [(&str, &str, usize); 5] = [("acc", "ACC", 2), ("nll", "NLL", 3), ("ece", "ECE", 3), ("cnll", "cNLL", 3), ("cece", "cECE", 3)];
+
+fn readme(plan: &Plan, eval: &EvalSettings, rows: &[RowSummary]) -> Result<String> {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} — `{}` profile\n", plan.spec.title, plan.profile.name);
+    let _ = writeln!(s, "Generated by `cargo xtask report {} --profile {}` from the run directories under `{}`; do not edit by hand.\n", plan.table, plan.profile.name, plan.runs_root.file_name().map(|f| format!("runs/{}", f.to_string_lossy())).unwrap_or_default());
+    if let Some(d) = profile_description(plan) {
+        let _ = writeln!(s, "Profile: {d}\n");
+    }
+    let _ = writeln!(s, "## Main table (test set; ACC in %, mean ± std over student seeds)\n");
+    let _ = writeln!(s, "| method | n | ACC | NLL | ECE | cNLL | cECE | paper ACC | paper NLL | paper ECE | paper cNLL | paper cECE |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let ours: Vec<String> = MAIN.iter().map(|(k, _, d)| fmt_ms(r.metrics.get(*k), *d, r.n)).collect();
+        let paper: Vec<String> = MAIN
+            .iter()
+            .map(|(k, _, d)| r.published.as_ref().and_then(|p| p.get(*k)).map_or("—".into(), |[m, sd]| if *sd > 0.0 { format!("{m:.d$} ± {sd:.d$}", d = *d) } else { format!("{m:.d$}", d = *d) }))
+            .collect();
+        let _ = writeln!(s, "| {} | {}/{} | {} | {} |", r.label, r.n, r.planned, ours.join(" | "), paper.join(" | "));
+    }
+    let _ = writeln!(s, "\n## The paper's claims, checked on these numbers\n");
+    for line in claims(rows) {
+        let _ = writeln!(s, "- {line}");
+    }
+    // OOD
+    let ood_sets: Vec<String> = {
+        let mut v: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.metrics.keys())
+            .filter_map(|k| k.strip_prefix("ood_").and_then(|k| k.strip_suffix("_conf_auroc")).map(String::from))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if !ood_sets.is_empty() {
+        let _ = writeln!(s, "\n## OOD detection (AUROC, test set = in-distribution; score: conf = max probability, TU = total, DU = data, MI = knowledge uncertainty)\n");
+        let mut head = String::from("| method |");
+        let mut rule = String::from("|---|");
+        for set in &ood_sets {
+            for m in ["conf", "TU", "DU", "MI"] {
+                let _ = write!(head, " {set} {m} |");
+                rule.push_str("---|");
+            }
+        }
+        let _ = writeln!(s, "{head}\n{rule}");
+        for r in rows.iter().filter(|r| r.n > 0) {
+            let mut line = format!("| {} |", r.label);
+            for set in &ood_sets {
+                for m in ["conf", "TU", "DU", "MI"] {
+                    let _ = write!(line, " {} |", fmt_ms(r.metrics.get(&format!("ood_{set}_{m}_auroc")), 3, r.n));
+                }
+            }
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s, "\nAUPR (in-distribution = negative class, OOD = positive) is in `summary.csv`. Sets: Fashion-MNIST test (Debian `dataset-fashion-mnist`, padded to 32x32, 3 channels), SVHN test if its official file is present, uniform and Gaussian noise images; {} images each at most.", eval.ood_images);
+    }
+    if rows.iter().any(|r| r.metrics.contains_key("corr_acc")) {
+        let _ = writeln!(s, "\n## Corruptions (CIFAR-10-C protocol, generated in-process: 15 types x 5 severities of the first {} test images; mean over all 75)\n", eval.corruption_images);
+        let _ = writeln!(s, "| method | ACC | NLL | ECE | cNLL | cECE |\n|---|---|---|---|---|---|");
+        for r in rows.iter().filter(|r| r.metrics.contains_key("corr_acc")) {
+            let v: Vec<String> = ["corr_acc", "corr_nll", "corr_ece", "corr_cnll", "corr_cece"]
+                .iter()
+                .zip([2, 3, 3, 3, 3])
+                .map(|(k, d)| fmt_ms(r.metrics.get(*k), d, r.n))
+                .collect();
+            let _ = writeln!(s, "| {} | {} |", r.label, v.join(" | "));
+        }
+        let approx: Vec<String> = data::Corruption::ALL
+            .iter()
+            .filter_map(|c| c.is_approximated().map(|why| format!("`{}`: {why}", c.name())))
+            .collect();
+        if !approx.is_empty() {
+            let _ = writeln!(s, "\nApproximated corruptions (see `data::corrupt`):\n");
+            for a in approx {
+                let _ = writeln!(s, "- {a}");
+            }
+        }
+    }
+    let _ = writeln!(s, "\n## Plots\n");
+    for r in rows.iter().filter(|r| r.n > 0) {
+        let _ = writeln!(s, "- {}: [reliability](plots/reliability-{}.svg), [uncertainty histogram](plots/uncertainty-{}.svg)", r.label, r.id, r.id);
+    }
+    let _ = writeln!(s, "\n## Data and hardware\n");
+    let _ = writeln!(s, "- Data: CIFAR-10 in the official binary layout. On this project's machines it is the copy described in `../shared/data/cifar-10-batches-bin` (labels exact; data_batch_1 records 0..3999 and test records 0..999 bit-exact, all other pixels recovered from JPEG copies, ~6/255 mean error), so accuracies are comparable to, not identical with, published CIFAR-10 numbers.");
+    let _ = writeln!(s, "- Hardware: {}.", hardware());
+    let _ = writeln!(s, "- Training time and throughput per run: `runs.csv` (`train_seconds`, `train_images_per_second`, `peak_memory_bytes`).");
+    Ok(s)
+}
+
+fn profile_description(plan: &Plan) -> Option<String> {
+    let f = plan.profile.file.as_ref()?;
+    let t: toml::Table = toml::from_str(&std::fs::read_to_string(f).ok()?).ok()?;
+    t.get("description").and_then(|d| d.as_str()).map(String::from)
+}
+
+/// The claims of PROTOCOLS.md, evaluated on the summary (means).
+fn claims(rows: &[RowSummary]) -> Vec<String> {
+    let get = |id: &str, k: &str| rows.iter().find(|r| r.id == id && r.n > 0).and_then(|r| r.metrics.get(k)).map(|v| v[0]);
+    let mut out = Vec::new();
+    let verdict = |ok: bool| if ok { "**holds**" } else { "**does not hold**" };
+    match (get("kd-latentbe", "acc"), get("kd", "acc"), get("kd-latentbe", "nll"), get("kd", "nll")) {
+        (Some(la), Some(ka), Some(ln), Some(kn)) => out.push(format!(
+            "KD + LatentBE beats KD on ACC and NLL: {} (ACC {la:.2} vs {ka:.2}, NLL {ln:.3} vs {kn:.3}).",
+            verdict(la > ka && ln < kn)
+        )),
+        _ => out.push("KD + LatentBE vs KD: not all runs are finished.".into()),
+    }
+    for other in ["kd-latentbe", "conf-ods"] {
+        match (get("tdiv-sdiv", "nll"), get(other, "nll"), get("tdiv-sdiv", "ece"), get(other, "ece")) {
+            (Some(tn), Some(on), Some(te), Some(oe)) => out.push(format!(
+                "TDiv-SDiv lowers NLL and ECE below {other}: {} (NLL {tn:.3} vs {on:.3}, ECE {te:.3} vs {oe:.3}).",
+                verdict(tn < on && te < oe)
+            )),
+            _ => out.push(format!("TDiv-SDiv vs {other}: not all runs are finished.")),
+        }
+    }
+    out.push("The single-pass LatentBE student costs one backbone forward pass: it is saved as the merged plain network (see `cargo xtask bench`).".into());
+    out
+}
+
+fn hardware() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0));
+    format!("{cpu}, {cores} cores available, {mem} RAM, backend flex (CPU) unless the runs say otherwise")
+}

@@ -1,0 +1,483 @@
+//! `cargo xtask reproduce <table> [--profile …]`: plan, run and report a paper table.
+//!
+//! The table file `experiments/<table>/table.toml` lists the rows; each row `id` is an
+//! experiment file `experiments/<table>/<id>.toml` (with its `extends` chain and `[grid]`),
+//! the profile `experiments/<table>/profiles/<profile>.toml` overrides them. The plan:
+//! 1. the teacher experiment's grid (each teacher trained once, shared by every student row);
+//! 2. every student row's grid, distilled from all teachers; `train` rows from labels;
+//! 3. the evaluation stage of every finished run (OOD sets, corruptions: `eval/`);
+//! 4. the report (`results/<table>-<profile>/`, also `cargo xtask report`).
+//!
+//! Runs live in `runs/<table>-<profile>/<row>/<point>/`. A finished run (its `metrics.json`
+//! exists) is skipped, an interrupted one (`<point>.partial/`) resumes from its last epoch
+//! checkpoint; a run directory holding a different experiment is an error, never silently
+//! reused. Every artefact is written to a temporary name and renamed, so the process can be
+//! killed at any moment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::backend::Backend;
+use crate::cmd_train::{TrainArgs, run_experiment};
+use crate::compose::{self, Profile};
+use crate::experiment::TrainExperiment;
+use crate::fsx::repo_root;
+
+/// Arguments of `xtask reproduce`.
+#[derive(clap::Args, Debug)]
+pub struct ReproduceArgs {
+    /// Table: `cifar10`, `cifar100` (an `experiments/<table>/table.toml`) or `spirals`.
+    pub table: String,
+    /// `smoke` (CI, minutes), `cpu` (2-core machine, hours), `paper` (PROTOCOLS.md, GPU).
+    #[arg(long, default_value = "cpu")]
+    pub profile: String,
+    /// Run only these rows (ids of table.toml; repeatable). The teacher runs first if a
+    /// selected row needs it.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Also run the rows marked `extra` (not in the paper's table).
+    #[arg(long)]
+    pub extras: bool,
+    /// Print the plan with estimated times and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Burn backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Data root (else $DISTILLERY_DATA, else datasets/, else ../shared/data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Folders.
+    #[command(flatten)]
+    pub dirs: TableDirs,
+}
+
+/// Where experiments, runs and reports live (defaults: `experiments/`, `runs/`, `results/`
+/// in the repository).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TableDirs {
+    /// Where run directories go (default `runs/` in the repository).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Where reports go (default `results/` in the repository).
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+    /// Experiments folder (default `experiments/` in the repository).
+    #[arg(long)]
+    pub experiments_dir: Option<PathBuf>,
+}
+
+impl TableDirs {
+    /// (experiments, runs, results) with the defaults filled in.
+    pub fn resolve(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let root = repo_root();
+        (
+            self.experiments_dir.clone().unwrap_or_else(|| root.join("experiments")),
+            self.runs_dir.clone().unwrap_or_else(|| root.join("runs")),
+            self.results_dir.clone().unwrap_or_else(|| root.join("results")),
+        )
+    }
+}
+
+/// `experiments/<table>/table.toml`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableFile {
+    /// Caption of the report table.
+    pub title: String,
+    /// Row id of the teacher experiment.
+    pub teacher: String,
+    /// Rows in the paper's order.
+    pub rows: Vec<RowSpec>,
+}
+
+/// One row of a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowSpec {
+    /// Experiment file stem.
+    pub id: String,
+    /// Label in the report.
+    pub label: String,
+    /// How the row is produced.
+    #[serde(default)]
+    pub kind: RowKind,
+    /// Not in the paper's table (runs with `--extras` or `--only`).
+    #[serde(default)]
+    pub extra: bool,
+    /// Published numbers: metric -> [mean, std].
+    #[serde(default)]
+    pub published: Option<std::collections::BTreeMap<String, [f64; 2]>>,
+}
+
+/// How a row is produced.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RowKind {
+    /// Distilled from the teacher runs (`xtask distill`).
+    #[default]
+    Student,
+    /// The teacher runs scored as one ensemble.
+    Ensemble,
+    /// Trained on labels (`xtask train`).
+    Train,
+}
+
+/// Where a planned run stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// `metrics.json` exists.
+    Done,
+    /// Interrupted after this many epochs.
+    Partial(usize),
+    /// Not started.
+    Pending,
+}
+
+/// One planned training run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Row id.
+    pub row: String,
+    /// Grid point name (`seed-0`).
+    pub point: String,
+    /// The experiment at this point.
+    pub exp: TrainExperiment,
+    /// The experiment file of the row.
+    pub file: PathBuf,
+    /// Run directory.
+    pub dir: PathBuf,
+    /// Distilled from the teachers?
+    pub student: bool,
+    /// Current status.
+    pub status: Status,
+    /// Estimated seconds still needed on this machine (flex, 2 cores).
+    pub est_seconds: f64,
+}
+
+/// A table, profile and their runs.
+pub struct Plan {
+    /// Table name.
+    pub table: String,
+    /// The table file.
+    pub spec: TableFile,
+    /// The profile.
+    pub profile: Profile,
+    /// `runs/<table>-<profile>`.
+    pub runs_root: PathBuf,
+    /// Teacher runs first, then the rows in table order.
+    pub runs: Vec<PlannedRun>,
+    /// The rows selected.
+    pub rows: Vec<RowSpec>,
+}
+
+impl Plan {
+    /// Teacher run directories.
+    pub fn teacher_dirs(&self) -> Vec<PathBuf> {
+        self.runs.iter().filter(|r| r.row == self.spec.teacher).map(|r| r.dir.clone()).collect()
+    }
+
+    /// Runs of one row.
+    pub fn row_runs(&self, row: &str) -> Vec<&PlannedRun> {
+        let id = if self.rows.iter().any(|r| r.id == row && r.kind == RowKind::Ensemble) { &self.spec.teacher } else { row };
+        self.runs.iter().filter(|r| r.row == *id).collect()
+    }
+}
+
+/// Build the plan (reads files only; trains nothing).
+pub fn plan(
+    experiments: &Path,
+    table: &str,
+    profile_name: &str,
+    runs_dir: &Path,
+    only: &[String],
+    extras: bool,
+) -> Result<Plan> {
+    let table_dir = experiments.join(table);
+    let table_file = table_dir.join("table.toml");
+    let text = std::fs::read_to_string(&table_file)
+        .with_context(|| format!("reading {} (tables: cifar10, cifar100, spirals)", table_file.display()))?;
+    let spec: TableFile = toml::from_str(&text).with_context(|| format!("in {}", table_file.display()))?;
+    for id in only {
+        if !spec.rows.iter().any(|r| &r.id == id) {
+            let ids: Vec<_> = spec.rows.iter().map(|r| r.id.as_str()).collect();
+            bail!("--only {id}: no such row in {} (rows: {})", table_file.display(), ids.join(", "));
+        }
+    }
+    let profile = Profile::load(&table_dir, profile_name)?;
+    let runs_root = runs_dir.join(format!("{table}-{profile_name}"));
+    let rows: Vec<RowSpec> = spec
+        .rows
+        .iter()
+        .filter(|r| if only.is_empty() { extras || !r.extra } else { only.contains(&r.id) })
+        .cloned()
+        .collect();
+    let needs_teacher = rows.iter().any(|r| r.kind != RowKind::Train);
+    let mut runs = Vec::new();
+    let mut add = |id: &str, student: bool| -> Result<()> {
+        let file = table_dir.join(format!("{id}.toml"));
+        let layered = profile.apply(compose::load_layered(&file)?, id)?;
+        for point in compose::expand_grid(layered.table.clone(), &file.display().to_string())? {
+            let l = compose::Layered { table: point.table, files: layered.files.clone() };
+            let exp = TrainExperiment::from_layered(&l)?;
+            if student != exp.distill.is_some() {
+                bail!(
+                    "{}: row {id} is {} but the experiment {} a [distill] section",
+                    file.display(),
+                    if student { "a student" } else { "trained on labels" },
+                    if student { "has no" } else { "has" }
+                );
+            }
+            let dir = runs_root.join(id).join(&point.name);
+            let status = run_status(&dir, &exp)?;
+            runs.push(PlannedRun { row: id.into(), point: point.name, exp, file: file.clone(), dir, student, status, est_seconds: 0.0 });
+        }
+        Ok(())
+    };
+    if needs_teacher {
+        add(&spec.teacher, false)?;
+    }
+    for r in &rows {
+        match r.kind {
+            RowKind::Ensemble => {}
+            RowKind::Student => add(&r.id, true)?,
+            RowKind::Train => add(&r.id, false)?,
+        }
+    }
+    // Teachers first; then students point by point (every row's first seed before any
+    // row's second), so an interrupted table has every method at least once.
+    let n_teacher = runs.iter().filter(|r| r.row == spec.teacher).count();
+    let mut point_index = std::collections::HashMap::new();
+    let keyed: Vec<(usize, PlannedRun)> = runs
+        .into_iter()
+        .map(|r| {
+            let i = point_index.entry(r.row.clone()).or_insert(0usize);
+            *i += 1;
+            (*i, r)
+        })
+        .collect();
+    let (teacher_runs, mut student_runs): (Vec<_>, Vec<_>) = keyed.into_iter().partition(|(_, r)| r.row == spec.teacher);
+    student_runs.sort_by_key(|(i, _)| *i);
+    let mut runs: Vec<PlannedRun> = teacher_runs.into_iter().chain(student_runs).map(|(_, r)| r).collect();
+    let teachers = n_teacher;
+    for r in &mut runs {
+        r.est_seconds = estimate_seconds(&r.exp, teachers, &r.status);
+    }
+    Ok(Plan { table: table.into(), spec, profile, runs_root, runs, rows })
+}
+
+/// Compare the run directory's recorded experiment with the planned one (names aside).
+fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
+    let partial = dir.with_extension("partial");
+    let (recorded, status) = if dir.join("metrics.json").exists() {
+        (dir.join("experiment.toml"), Status::Done)
+    } else if partial.join("experiment.toml").exists() {
+        let epoch = std::fs::read(partial.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("epoch").and_then(|e| e.as_u64()))
+            .unwrap_or(0) as usize;
+        (partial.join("experiment.toml"), Status::Partial(epoch))
+    } else {
+        return Ok(Status::Pending);
+    };
+    let text = std::fs::read_to_string(&recorded).with_context(|| format!("reading {}", recorded.display()))?;
+    let mut old: TrainExperiment = toml::from_str(&text).with_context(|| format!("parsing {}", recorded.display()))?;
+    let mut new = exp.clone();
+    old.name.clear();
+    new.name.clear();
+    let (a, b) = (toml::to_string(&old)?, toml::to_string(&new)?);
+    if a != b {
+        let diff: Vec<String> = b
+            .lines()
+            .filter(|l| !a.lines().any(|m| m == *l))
+            .map(|l| l.trim().to_string())
+            .collect();
+        bail!(
+            "{} holds a different experiment than the plan (planned lines not in it: {}); delete that directory or use another --runs-dir",
+            recorded.display(),
+            diff.join("; ")
+        );
+    }
+    Ok(status)
+}
+
+/// Rough training time on this project's 2-core machine (flex): measured ResNet-8 train
+/// throughput ~375 img/s, ResNet-20 ~113, scaled by depth for others; an eval-mode teacher
+/// forward costs ~1/4 of a train step; BE-M students cost M; ODS/ConfODS add one teacher
+/// forward+backward; TDiv-SDiv measured 1.79x a KD + LatentBE step.
+pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status) -> f64 {
+    let done_epochs = match status {
+        Status::Done => return 0.0,
+        Status::Partial(e) => *e,
+        Status::Pending => 0,
+    };
+    let arch = exp.model.arch.as_str();
+    let base_ips = match arch {
+        "resnet8" => 375.0,
+        "resnet14" => 220.0,
+        "resnet20" => 113.0,
+        "resnet32" => 70.0,
+        "resnet44" => 51.0,
+        "resnet56" => 40.0,
+        a if a.starts_with("wrn-16") => 40.0,
+        a if a.starts_with("wrn-28") => 12.0,
+        _ => 60.0,
+    };
+    let members = exp.model.batch_ensemble.as_ref().map_or(1, |b| b.members) as f64;
+    let mut cost = members;
+    if let Some(d) = &exp.distill {
+        cost += 0.25 * teachers as f64;
+        match d.perturbation.as_str() {
+            "ods" | "conf_ods" => cost += 1.0,
+            "tdiv_sdiv" => cost *= 1.79,
+            _ => {}
+        }
+    }
+    let mut images = (exp.data.train[1] - exp.data.train[0]) as f64;
+    if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
+        images += aux.images as f64;
+    }
+    let epochs = exp.optim.epochs.saturating_sub(done_epochs) as f64;
+    epochs * images * cost / base_ips
+}
+
+fn hms(s: f64) -> String {
+    let s = s.round() as u64;
+    format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// `xtask reproduce`.
+pub fn run(args: ReproduceArgs) -> Result<()> {
+    if args.table == "spirals" {
+        return crate::cmd_spirals::reproduce(&args);
+    }
+    let (experiments, runs_dir, results_dir) = args.dirs.resolve();
+    let plan = plan(&experiments, &args.table, &args.profile, &runs_dir, &args.only, args.extras)?;
+    print_plan(&plan);
+    if args.dry_run {
+        return Ok(());
+    }
+    let teacher_dirs = plan.teacher_dirs();
+    let mut failed = Vec::new();
+    for r in &plan.runs {
+        if r.status == Status::Done {
+            continue;
+        }
+        if r.student && !teacher_dirs.iter().all(|d| d.join("metrics.json").exists()) {
+            failed.push(format!("{} {}: teachers not finished", r.row, r.point));
+            continue;
+        }
+        tracing::info!(row = r.row, point = r.point, dir = %r.dir.display(), estimate = hms(r.est_seconds), "run");
+        let train_args = TrainArgs {
+            config: r.file.clone(),
+            profile: Some(args.profile.clone()),
+            seed: None,
+            backend: args.backend,
+            data_dir: args.data_dir.clone(),
+            out: Some(r.dir.clone()),
+            stop_after: None,
+        };
+        let teachers: &[PathBuf] = if r.student { &teacher_dirs } else { &[] };
+        // A failed run (e.g. a diverged loss) is reported, the other runs go on.
+        if let Err(e) = run_experiment(r.exp.clone(), train_args, teachers) {
+            tracing::error!(row = r.row, point = r.point, error = format!("{e:#}"), "run failed");
+            failed.push(format!("{} {}: {e:#}", r.row, r.point));
+        }
+    }
+    let eval = crate::run_eval::EvalSettings::from_profile(&plan.profile)?;
+    crate::run_eval::evaluate_plan(&plan, &eval, args.backend, args.data_dir.as_deref())?;
+    let out = results_dir.join(format!("{}-{}", plan.table, args.profile));
+    crate::report::write_report(&plan, &eval, &out)?;
+    println!("{}", out.join("README.md").display());
+    if !failed.is_empty() {
+        bail!("{} run(s) failed (the report covers the others):\n  {}", failed.len(), failed.join("\n  "));
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &Plan) {
+    let mut total = 0.0;
+    println!("plan: {} (profile {}), runs in {}", plan.spec.title, plan.profile.name, plan.runs_root.display());
+    println!("{:<14} {:<12} {:<10} {:>10}", "row", "point", "status", "estimate");
+    for r in &plan.runs {
+        let status = match &r.status {
+            Status::Done => "done".to_string(),
+            Status::Partial(e) => format!("epoch {e}/{}", r.exp.optim.epochs),
+            Status::Pending => "pending".to_string(),
+        };
+        total += r.est_seconds;
+        println!("{:<14} {:<12} {:<10} {:>10}", r.row, r.point, status, hms(r.est_seconds));
+    }
+    for row in plan.rows.iter().filter(|r| r.kind == RowKind::Ensemble) {
+        println!("{:<14} {:<12} {:<10} {:>10}", row.id, "(ensemble)", "scored", "-");
+    }
+    println!("estimated training time left: {} (flex, 2 cores; evaluation and report extra)", hms(total));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiments() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+    }
+
+    #[test]
+    fn every_profile_of_cifar10_plans_with_teachers_first_and_valid_experiments() {
+        let runs = std::env::temp_dir().join(format!("distillery-plan-{}", std::process::id()));
+        for profile in ["smoke", "cpu", "paper"] {
+            let p = plan(&experiments(), "cifar10", profile, &runs, &[], true).unwrap();
+            assert_eq!(p.runs[0].row, "teacher", "{profile}");
+            let teachers = p.teacher_dirs().len();
+            assert!(teachers >= 2, "{profile}: {teachers} teachers");
+            for r in &p.runs {
+                assert!(r.dir.starts_with(runs.join(format!("cifar10-{profile}"))));
+                // One-to-one students mirror the teacher ensemble.
+                if r.exp.distill.as_ref().is_some_and(|d| d.method == "one_to_one") {
+                    assert_eq!(r.exp.model.batch_ensemble.as_ref().unwrap().members, teachers, "{profile} {}", r.row);
+                }
+            }
+            let ids: Vec<_> = p.rows.iter().map(|r| r.id.as_str()).collect();
+            for want in ["teacher", "kd", "ae-kd", "proxy-end2", "kd-latentbe", "conf-ods", "tdiv-sdiv", "ods", "end2", "end2-aux", "be4"] {
+                assert!(ids.contains(&want), "{profile}: row {want} missing");
+            }
+        }
+        // The paper profile is the files as written: ResNet-32, 200 epochs, 4 seeds.
+        let p = plan(&experiments(), "cifar10", "paper", &runs, &["kd".into()], false).unwrap();
+        let kd: Vec<_> = p.runs.iter().filter(|r| r.row == "kd").collect();
+        assert_eq!(kd.len(), 4);
+        assert_eq!(kd[0].exp.model.arch, "resnet32");
+        assert_eq!(kd[0].exp.optim.epochs, 200);
+        assert_eq!(kd[3].exp.seed, 3);
+        // cpu: the teacher keeps its own schedule, students the profile's.
+        let p = plan(&experiments(), "cifar10", "cpu", &runs, &["kd".into()], false).unwrap();
+        assert_eq!(p.runs.iter().filter(|r| r.row == "teacher").count(), 4);
+        assert_eq!(p.runs[0].exp.optim.epochs, 5);
+        assert_eq!(p.runs.last().unwrap().exp.optim.epochs, 2);
+        assert!(plan(&experiments(), "cifar10", "cpu", &runs, &["nope".into()], false).is_err());
+    }
+
+    #[test]
+    fn a_run_directory_with_a_different_experiment_is_refused() {
+        let runs = std::env::temp_dir().join(format!("distillery-plan-mismatch-{}", std::process::id()));
+        let p = plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).unwrap();
+        let r = p.runs.iter().find(|r| r.row == "kd").unwrap();
+        std::fs::create_dir_all(&r.dir).unwrap();
+        let mut other = r.exp.clone();
+        other.optim.lr *= 2.0;
+        std::fs::write(r.dir.join("experiment.toml"), toml::to_string(&other).unwrap()).unwrap();
+        std::fs::write(r.dir.join("metrics.json"), "{}").unwrap();
+        let err = format!("{:#}", plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).err().unwrap());
+        assert!(err.contains("different experiment") && err.contains("lr"), "{err}");
+        // Same experiment (another name): done.
+        let mut same = r.exp.clone();
+        same.name = "renamed".into();
+        std::fs::write(r.dir.join("experiment.toml"), toml::to_string(&same).unwrap()).unwrap();
+        let p = plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).unwrap();
+        assert_eq!(p.runs.iter().find(|r| r.row == "kd").unwrap().status, Status::Done);
+        std::fs::remove_dir_all(&runs).unwrap();
+    }
+}
