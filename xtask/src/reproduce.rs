@@ -458,6 +458,15 @@ mod tests {
         assert_eq!(p.runs[0].exp.optim.epochs, 5);
         assert_eq!(p.runs.last().unwrap().exp.optim.epochs, 2);
         assert!(plan(&experiments(), "cifar10", "cpu", &runs, &["nope".into()], false).is_err());
+        // CIFAR-100 rows are the CIFAR-10 rows with the WRN-28x4 / CIFAR-100 layer on top.
+        let p = plan(&experiments(), "cifar100", "paper", &runs, &[], true).unwrap();
+        for r in &p.runs {
+            assert_eq!((r.exp.data.dataset.as_str(), r.exp.model.arch.as_str()), ("cifar100", "wrn-28-4"), "{}", r.row);
+            assert_eq!(r.exp.name, format!("cifar100/{}", r.row));
+        }
+        let tdiv = p.runs.iter().find(|r| r.row == "tdiv-sdiv").unwrap();
+        assert_eq!(tdiv.exp.distill.as_ref().unwrap().perturbation, "tdiv_sdiv");
+        assert_eq!(tdiv.exp.model.batch_ensemble.as_ref().unwrap().members, 4);
     }
 
     #[test]
