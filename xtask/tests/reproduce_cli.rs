@@ -46,7 +46,7 @@ fn cifar10_smoke_table_end_to_end_then_nothing_to_redo() {
     let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 11, "{csv}");
     // Runs: students learnt from both teachers; LatentBE keeps merged + unmerged networks;
-    // the auxiliary images were really mixed in (EnD² + aux saw 2,000 + 500 images per epoch).
+    // the auxiliary images were really mixed in (EnD² + aux is configured with generated corruptions).
     let table = runs.join("cifar10-smoke");
     assert_eq!(json(&table.join("kd/seed-0/metrics.json"))["teachers"].as_array().unwrap().len(), 2);
     for row in ["kd-latentbe", "conf-ods", "tdiv-sdiv", "ods"] {
