@@ -330,7 +330,7 @@ pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> 
         }
         summaries.push(RowSummary {
             id: row.id.clone(),
-            label: row.label.clone(),
+            label: ensemble_label(row, teacher_dirs.len()),
             n: row_units.len(),
             planned,
             metrics: metrics_summary,
@@ -346,6 +346,17 @@ pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> 
     )?;
     write_atomic(&out.join("README.md"), readme(plan, eval, &summaries)?.as_bytes())?;
     Ok(())
+}
+
+/// The teacher row's label names the ensemble size the profile really used (`DE-4` in the
+/// paper's table, `DE-2` in the smoke profile).
+fn ensemble_label(row: &RowSpec, members: usize) -> String {
+    if row.kind == RowKind::Ensemble && members > 0 {
+        if let Some(rest) = row.label.strip_prefix("DE-").and_then(|r| r.split_once(' ')) {
+            return format!("DE-{members} {}", rest.1);
+        }
+    }
+    row.label.clone()
 }
 
 fn row_plots(plots: &Path, row: &RowSpec, scored: &Scored, label_dir: &Path, tu: &TuSeries) -> Result<()> {

@@ -41,7 +41,7 @@ fn cifar10_smoke_table_end_to_end_then_nothing_to_redo() {
         assert_eq!(has_mi, matches!(id, "teacher" | "be4" | "end2" | "end2-aux" | "proxy-end2"), "{id}");
     }
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
-    assert!(readme.contains("| KD | 1/1 |") && readme.contains("93.70 ± 0.10"), "{readme}");
+    assert!(readme.contains("| KD | 1/1 |") && readme.contains("93.70 ± 0.10") && readme.contains("| DE-2 teacher | 1/1 |"), "{readme}");
     assert!(readme.contains("TDiv-SDiv lowers NLL and ECE below kd-latentbe"), "{readme}");
     let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 11, "{csv}");
