@@ -100,7 +100,7 @@ fn spirals_smoke_reports_errors_beside_the_bayes_error_with_maps() {
     let s = json(&out.join("summary.json"));
     let bayes = s["bayes_error"].as_f64().unwrap();
     assert!(bayes > 0.02 && bayes < 0.3, "bayes error {bayes}");
-    for model in ["ensemble", "end2", "end2_aux", "single"] {
+    for model in ["ensemble", "end2", "end2_aux", "single", "kd", "ae_kd", "proxy_end2"] {
         let e = s["errors"][model].as_f64().unwrap();
         assert!((0.0..0.67).contains(&e), "{model}: {e}");
     }

@@ -55,7 +55,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::DistillError;
-use crate::loss::{cross_entropy, end2};
+use crate::loss::{ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
 use crate::schedule::TemperatureSchedule;
 
 /// Number of classes (arms).
@@ -127,6 +127,12 @@ pub struct SpiralsConfig {
     /// EnD² teacher-probability smoothing ε.
     #[config(default = 1e-3)]
     pub smoothing: f64,
+    /// KD and AE-KD students: temperature T (alpha = 1, as the CIFAR rows).
+    #[config(default = 4.0)]
+    pub kd_temperature: f64,
+    /// AE-KD cap C on the teacher weights.
+    #[config(default = 0.6)]
+    pub ae_kd_cap: f64,
     /// Auxiliary (unlabelled) points for the EnD²+aux student.
     #[config(default = 3000)]
     pub n_aux: usize,
@@ -228,6 +234,9 @@ const TAG_BAYES: u64 = 5;
 const TAG_SINGLE: u64 = 6;
 const TAG_END2: u64 = 7;
 const TAG_END2_AUX: u64 = 8;
+const TAG_KD: u64 = 9;
+const TAG_AE_KD: u64 = 10;
+const TAG_PROXY: u64 = 11;
 /// Member m uses tag `TAG_MEMBER + m`.
 const TAG_MEMBER: u64 = 1 << 32;
 
@@ -415,8 +424,17 @@ fn train_ensemble(cfg: &SpiralsConfig, train: &Spirals, device: &Device) -> Resu
 enum Objective<'a> {
     /// Cross-entropy against labels.
     CrossEntropy(&'a [usize]),
-    /// EnD² against teacher logits `[M, N, K]` (row-major, host) of the inputs.
-    End2 { teacher_logits: &'a [f32], members: usize },
+    /// A distillation loss against teacher logits `[M, N, K]` (row-major, host) of the inputs.
+    Distil { teacher_logits: &'a [f32], members: usize, loss: StudentLoss, labels: &'a [usize] },
+}
+
+/// The distillation losses the spirals students are trained with (METHODS.md §2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StudentLoss {
+    End2,
+    Kd,
+    AeKd,
+    ProxyEnd2,
 }
 
 fn train_mlp(
@@ -435,7 +453,7 @@ fn train_mlp(
     let mut optim = adam();
     let (epochs, lr) = match objective {
         Objective::CrossEntropy(_) => (cfg.epochs, cfg.lr),
-        Objective::End2 { .. } => (cfg.student_epochs, cfg.student_lr),
+        Objective::Distil { .. } => (cfg.student_epochs, cfg.student_lr),
     };
     let n = inputs.len();
     let steps = n.div_ceil(cfg.batch_size);
@@ -454,7 +472,7 @@ fn train_mlp(
                     let y: Vec<i64> = idx.iter().map(|&i| labels[i] as i64).collect();
                     cross_entropy(logits, Tensor::<1, Int>::from_data(TensorData::new(y, [b]), &ad))
                 }
-                Objective::End2 { teacher_logits, members } => {
+                Objective::Distil { teacher_logits, members, loss, labels } => {
                     let mut t = Vec::with_capacity(members * b * CLASSES);
                     for m in 0..members {
                         for &i in idx {
@@ -463,8 +481,20 @@ fn train_mlp(
                         }
                     }
                     let t = Tensor::<3>::from_data(TensorData::new(t, [members, b, CLASSES]), &ad);
-                    let temperature = cfg.temperature.temperature(epoch as f64 + step as f64 / steps as f64);
-                    end2(logits, t, temperature, cfg.smoothing)?
+                    // alpha = 1: labels are unused by the loss value (only shape-checked).
+                    let y = || {
+                        let y: Vec<i64> = idx.iter().map(|&i| labels.get(i).copied().unwrap_or(0) as i64).collect();
+                        Tensor::<1, Int>::from_data(TensorData::new(y, [b]), &ad)
+                    };
+                    match loss {
+                        StudentLoss::End2 => {
+                            let temperature = cfg.temperature.temperature(epoch as f64 + step as f64 / steps as f64);
+                            end2(logits, t, temperature, cfg.smoothing)?
+                        }
+                        StudentLoss::Kd => kd(logits, t, y(), 1.0, cfg.kd_temperature)?,
+                        StudentLoss::AeKd => ae_kd(logits, t, y(), 1.0, cfg.kd_temperature, cfg.ae_kd_cap)?.loss,
+                        StudentLoss::ProxyEnd2 => proxy_end2(logits, t),
+                    }
                 }
             };
             let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -535,6 +565,17 @@ struct Outputs {
     end2_aux: (Vec<f32>, Predictions),
     /// Single network's probabilities.
     single: Predictions,
+    /// KD and AE-KD students' probabilities.
+    kd: Predictions,
+    ae_kd: Predictions,
+    /// Proxy-EnD² student: α = exp(z) + 1 and α/α₀.
+    proxy_end2: (Vec<f32>, Predictions),
+}
+
+fn proxy_outputs(logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
+    let alpha: Vec<f32> = logits.iter().map(|&z| z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP).exp() + 1.0).collect();
+    let probs = crate::loss::proxy_end2::expected_probabilities(logits, CLASSES);
+    Ok((alpha, Predictions::new(probs, n, CLASSES)?))
 }
 
 fn student_outputs(logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
@@ -571,6 +612,12 @@ pub struct SpiralsErrors {
     pub end2_aux: f64,
     /// Independent single network.
     pub single: f64,
+    /// KD student (alpha 1, T = `kd_temperature`).
+    pub kd: f64,
+    /// AE-KD student.
+    pub ae_kd: f64,
+    /// Proxy-EnD² student (expected probabilities).
+    pub proxy_end2: f64,
     /// Mean error of the ensemble's members taken one at a time.
     pub member_mean: f64,
     /// Bayes classifier (argmax of the true posterior) on the same test set.
@@ -599,6 +646,8 @@ pub struct SpiralsOod {
     pub end2: OodScores,
     /// EnD²+aux student.
     pub end2_aux: OodScores,
+    /// Proxy-EnD² student (a Dirichlet too).
+    pub proxy_end2: OodScores,
 }
 
 /// Mean TU / DU / MI over a set of points.
@@ -630,6 +679,8 @@ pub struct SpiralsUncertainty {
     pub end2: InOut,
     /// EnD²+aux student.
     pub end2_aux: InOut,
+    /// Proxy-EnD² student.
+    pub proxy_end2: InOut,
 }
 
 /// TU / DU / MI of one model on the grid (row-major, see [`UncertaintyGrid`]).
@@ -689,6 +740,12 @@ pub struct SpiralsModels {
     pub end2_aux: Mlp,
     /// Independent single network.
     pub single: Mlp,
+    /// KD student (training inputs).
+    pub kd: Mlp,
+    /// AE-KD student (training inputs).
+    pub ae_kd: Mlp,
+    /// Proxy-EnD² student (training inputs).
+    pub proxy_end2: Mlp,
 }
 
 /// The data sets of one run (deterministic in the config).
@@ -730,14 +787,15 @@ impl SpiralsModels {
         let m = cfg.members;
         let teacher = stack_logits(&ensemble, &data.train.points, device);
         tracing::info!(epochs = cfg.student_epochs, "spirals: distilling EnD²");
-        let end2 = train_mlp(
-            cfg,
-            &data.train.points,
-            Objective::End2 { teacher_logits: &teacher, members: m },
-            TAG_END2,
-            "end2",
-            device,
-        )?;
+        let distil = |loss: StudentLoss, tag: u64, name: &str| {
+            tracing::info!(epochs = cfg.student_epochs, student = name, "spirals: distilling");
+            let objective = Objective::Distil { teacher_logits: &teacher, members: m, loss, labels: &data.train.labels };
+            train_mlp(cfg, &data.train.points, objective, tag, name, device)
+        };
+        let end2 = distil(StudentLoss::End2, TAG_END2, "end2")?;
+        let kd = distil(StudentLoss::Kd, TAG_KD, "kd")?;
+        let ae_kd = distil(StudentLoss::AeKd, TAG_AE_KD, "ae_kd")?;
+        let proxy_end2 = distil(StudentLoss::ProxyEnd2, TAG_PROXY, "proxy_end2")?;
 
         let mut inputs = data.train.points.clone();
         inputs.extend_from_slice(&data.aux);
@@ -746,12 +804,12 @@ impl SpiralsModels {
         let end2_aux = train_mlp(
             cfg,
             &inputs,
-            Objective::End2 { teacher_logits: &teacher_aux, members: m },
+            Objective::Distil { teacher_logits: &teacher_aux, members: m, loss: StudentLoss::End2, labels: &[] },
             TAG_END2_AUX,
             "end2_aux",
             device,
         )?;
-        Ok(SpiralsModels { ensemble, end2, end2_aux, single })
+        Ok(SpiralsModels { ensemble, end2, end2_aux, single, kd, ae_kd, proxy_end2 })
     }
 
     fn outputs(&self, points: &[[f64; 2]], device: &Device) -> Result<Outputs, SpiralsError> {
@@ -770,6 +828,9 @@ impl SpiralsModels {
             end2: student_outputs(&mlp_logits(&self.end2, points, device), n)?,
             end2_aux: student_outputs(&mlp_logits(&self.end2_aux, points, device), n)?,
             single: Predictions::new(softmax_rows(&mlp_logits(&self.single, points, device)), n, CLASSES)?,
+            kd: Predictions::new(softmax_rows(&mlp_logits(&self.kd, points, device)), n, CLASSES)?,
+            ae_kd: Predictions::new(softmax_rows(&mlp_logits(&self.ae_kd, points, device)), n, CLASSES)?,
+            proxy_end2: proxy_outputs(&mlp_logits(&self.proxy_end2, points, device), n)?,
         })
     }
 
@@ -838,6 +899,9 @@ pub fn evaluate_spirals(
         end2: error(&test.end2.1, &labels)?,
         end2_aux: error(&test.end2_aux.1, &labels)?,
         single: error(&test.single, &labels)?,
+        kd: error(&test.kd, &labels)?,
+        ae_kd: error(&test.ae_kd, &labels)?,
+        proxy_end2: error(&test.proxy_end2.1, &labels)?,
         member_mean: mean(&member_errors),
         bayes_test: bayes_wrong as f64 / labels.len() as f64,
     };
@@ -846,13 +910,16 @@ pub fn evaluate_spirals(
     let (te, re) = (ensemble_scores(&test)?, ensemble_scores(&ring)?);
     let (t2, r2) = (dirichlet_scores(&test.end2)?, dirichlet_scores(&ring.end2)?);
     let (ta, ra) = (dirichlet_scores(&test.end2_aux)?, dirichlet_scores(&ring.end2_aux)?);
+    let (tp, rp) = (dirichlet_scores(&test.proxy_end2)?, dirichlet_scores(&ring.proxy_end2)?);
     let ood = SpiralsOod {
         ensemble: ood_scores(&te, &re)?,
         end2: ood_scores(&t2, &r2)?,
         end2_aux: ood_scores(&ta, &ra)?,
+        proxy_end2: ood_scores(&tp, &rp)?,
     };
     let io = |t: &Scores, r: &Scores| InOut { test: mean_uncertainty(t), ring: mean_uncertainty(r) };
-    let uncertainty = SpiralsUncertainty { ensemble: io(&te, &re), end2: io(&t2, &r2), end2_aux: io(&ta, &ra) };
+    let uncertainty =
+        SpiralsUncertainty { ensemble: io(&te, &re), end2: io(&t2, &r2), end2_aux: io(&ta, &ra), proxy_end2: io(&tp, &rp) };
     let grid = if cfg.grid_points > 0 {
         tracing::info!(points = cfg.grid_points, extent = cfg.grid_extent, "spirals: uncertainty maps");
         Some(models.uncertainty_grid(cfg.grid_extent, cfg.grid_points, device)?)

@@ -554,3 +554,22 @@ fn proxy_end2_target_value_and_gradient_match_scipy() {
     assert_close(&g, &want_g, 1e-4, 1e-5, "proxy_end2 gradient");
     assert!(zt.grad(&grads).is_none_or(|g| host(g).iter().all(|&x| x == 0.0)), "teacher logits received a gradient");
 }
+
+#[test]
+fn qp_nearly_singular_gram_from_the_spirals_run() {
+    // The Gram matrix of four spirals teachers' gradients that stalled the solver's former
+    // 1e-13·trace criterion (the 4th gradient almost cancels the others: min f ≈ 0). The
+    // solver must return feasible weights no worse than the best point of a 1/100 grid
+    // (brute force) up to its certified gap bound 1e-7·trace.
+    let g = vec![
+        vec![0.00023765618378622944, 0.00020297196028919032, 0.00024276395021970675, -0.0004004249440521116],
+        vec![0.00020297196028919032, 0.00028202259452188836, 8.974706108155588e-5, -0.0003035061318072444],
+        vec![0.00024276395021970675, 8.974706108155588e-5, 0.0003752142235847857, -0.0004506670564717628],
+        vec![-0.0004004249440521116, -0.0003035061318072444, -0.0004506670564717628, 0.0006882978204275918],
+    ];
+    let a = min_norm_capped_simplex(&g, 0.6).unwrap();
+    assert_feasible(&a, 0.6);
+    let trace: f64 = (0..4).map(|i| g[i][i]).sum();
+    let (found, brute) = (quad(&g, &a), grid_min(&g, 0.6, 100));
+    assert!(found <= brute + 1e-7 * trace, "solver {found} vs grid {brute}");
+}

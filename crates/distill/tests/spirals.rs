@@ -38,6 +38,9 @@ fn check_structure(r: &SpiralsReport) {
         ("end2", e.end2),
         ("end2_aux", e.end2_aux),
         ("single", e.single),
+        ("kd", e.kd),
+        ("ae_kd", e.ae_kd),
+        ("proxy_end2", e.proxy_end2),
         ("member_mean", e.member_mean),
         ("bayes_test", e.bayes_test),
     ] {
@@ -45,6 +48,9 @@ fn check_structure(r: &SpiralsReport) {
     }
     // Learned something: far better than chance (2/3) even when tiny.
     assert!(e.ensemble < 0.5, "ensemble error {}", e.ensemble);
+    // Students that match the ensemble's mean prediction learn something (chance is 2/3).
+    // Proxy-EnD² is NOT asserted: it stays near chance here (an open issue, see the notes).
+    assert!(e.kd < 0.6 && e.ae_kd < 0.6, "KD {} AE-KD {}", e.kd, e.ae_kd);
     // The Bayes classifier's empirical error agrees with the generator's Bayes error within a
     // few standard errors (binomial error of the test set + Monte-Carlo error of the estimate).
     let b = r.bayes_error;
@@ -64,6 +70,7 @@ fn check_structure(r: &SpiralsReport) {
     check_ood("ensemble", &r.ood.ensemble);
     check_ood("end2", &r.ood.end2);
     check_ood("end2_aux", &r.ood.end2_aux);
+    check_ood("proxy_end2", &r.ood.proxy_end2);
     // NOT asserted: "the ensemble's MI on the ring exceeds its MI on the test set". It does not
     // hold for this generator and ring (radius 410 lies within two noise standard deviations of
     // the arms' outer ends, where the members agree, while test points in the overlap of the
@@ -78,7 +85,12 @@ fn check_structure(r: &SpiralsReport) {
         end2.ring.knowledge,
         ens.ring.knowledge
     );
-    for (name, io) in [("ensemble", &r.uncertainty.ensemble), ("end2", &r.uncertainty.end2), ("end2_aux", &r.uncertainty.end2_aux)] {
+    for (name, io) in [
+        ("ensemble", &r.uncertainty.ensemble),
+        ("end2", &r.uncertainty.end2),
+        ("end2_aux", &r.uncertainty.end2_aux),
+        ("proxy_end2", &r.uncertainty.proxy_end2),
+    ] {
         for m in [&io.test, &io.ring] {
             // TU = DU + MI, 0 ≤ DU, MI ≥ 0 (up to rounding), TU ≤ ln 3.
             assert!(m.data >= -1e-9 && m.knowledge >= -1e-6, "{name}: {m:?}");

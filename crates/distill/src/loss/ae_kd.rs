@@ -96,13 +96,16 @@ pub fn ae_kd(
 /// Accelerated projected gradient (FISTA with adaptive restart, step `1/L`, `L` a Gershgorin
 /// bound on `2 λ_max(G)`) with the exact Euclidean projection onto the capped simplex, started
 /// at the uniform weights. It stops when the Frank–Wolfe duality gap `∇f(a)·(a − s)`, with `s`
-/// the linear minimiser over the set, an upper bound on `f(a) − f*`, falls below `1e-13 ·
-/// trace(G)` (or exactly 0). When the minimiser is not unique (rank-deficient `G`) any
-/// minimiser may be returned.
+/// the linear minimiser over the set, an upper bound on `f(a) − f*`, falls below `1e-10 ·
+/// trace(G)` (or exactly 0). Nearly rank-deficient `G` (teachers whose gradients almost cancel,
+/// met on the spirals) converge sublinearly: after the iteration budget the iterate is still
+/// returned when its certified gap is below `1e-7 · trace(G)` (a `tracing` warning says so).
+/// When the minimiser is not unique (rank-deficient `G`) any minimiser may be returned.
 ///
 /// # Errors
 /// [`DistillError::Config`] if `gram` is not square and finite, if `cap ≤ 0` or
-/// `cap · M < 1` (empty set), or if the gap criterion is not met within 200 000 iterations.
+/// `cap · M < 1` (empty set), or if even the relaxed gap criterion is not met within
+/// 20 000 iterations.
 pub fn min_norm_capped_simplex(gram: &[Vec<f64>], cap: f64) -> Result<Vec<f64>, DistillError> {
     let m = gram.len();
     if m == 0 || gram.iter().any(|r| r.len() != m || r.iter().any(|x| !x.is_finite())) {
@@ -118,7 +121,7 @@ pub fn min_norm_capped_simplex(gram: &[Vec<f64>], cap: f64) -> Result<Vec<f64>, 
     let grad = |a: &[f64]| -> Vec<f64> { (0..m).map(|i| 2.0 * (0..m).map(|j| gram[i][j] * a[j]).sum::<f64>()).collect() };
     let lipschitz = 2.0 * (0..m).map(|i| gram[i].iter().map(|x| x.abs()).sum::<f64>()).fold(0.0, f64::max);
     let trace: f64 = (0..m).map(|i| gram[i][i]).sum();
-    let tol = 1e-13 * trace;
+    let tol = 1e-10 * trace;
 
     let mut a = project_capped_simplex(&vec![1.0 / m as f64; m], cap);
     if lipschitz == 0.0 {
@@ -127,7 +130,7 @@ pub fn min_norm_capped_simplex(gram: &[Vec<f64>], cap: f64) -> Result<Vec<f64>, 
     let mut y = a.clone();
     let mut t = 1.0_f64;
     let mut f_a = f(&a);
-    for _ in 0..200_000 {
+    for _ in 0..20_000 {
         let g = grad(&a);
         if frank_wolfe_gap(&a, &g, cap) <= tol {
             return Ok(a);
@@ -149,7 +152,12 @@ pub fn min_norm_capped_simplex(gram: &[Vec<f64>], cap: f64) -> Result<Vec<f64>, 
         a = a_new;
         f_a = f_new;
     }
-    Err(DistillError::Config(format!("ae_kd: the weight QP did not converge for Gram matrix {gram:?}, cap {cap}")))
+    let gap = frank_wolfe_gap(&a, &grad(&a), cap);
+    if gap <= 1e-7 * trace {
+        tracing::warn!(gap, trace, "ae_kd: weight QP stopped at its iteration budget with a small certified gap");
+        return Ok(a);
+    }
+    Err(DistillError::Config(format!("ae_kd: the weight QP did not converge (gap {gap}) for Gram matrix {gram:?}, cap {cap}")))
 }
 
 /// Frank–Wolfe gap `g·a − min_{s in set} g·s`; the minimiser fills the smallest `g_i` up to
