@@ -400,7 +400,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     let probs = |set: &Arc<ImageSet>| -> Result<metrics::Predictions> {
         if proxy {
             let logits = predict_logits(&final_model, set, eval_batch, &device)?;
-            Ok(metrics::Predictions::new(distill::loss::proxy_end2::expected_probabilities(&logits, k), set.len(), k)?)
+            Ok(metrics::Predictions::new(distill::loss::DirichletHead::ExpPlusOne.expected_probabilities(&logits, k), set.len(), k)?)
         } else {
             probabilities(&final_model, set, eval_batch, &device, k)
         }

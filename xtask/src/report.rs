@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use distill::loss::DirichletHead;
 use metrics::Predictions;
 use serde::Serialize;
 
@@ -50,22 +51,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// How a run's logits become predictions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Output {
-    /// softmax(z)
-    Categorical,
-    /// Dirichlet alpha = exp(z) (EnD² at T = 1)
-    DirichletExp,
-    /// Dirichlet alpha = exp(z) + 1 (Proxy-EnD²)
-    DirichletExpPlusOne,
-}
-
-fn output_of(run: &PlannedRun) -> Output {
+/// How a run's logits become predictions: softmax, or a Dirichlet head.
+fn output_of(run: &PlannedRun) -> Option<DirichletHead> {
     match run.exp.distill.as_ref().map(|d| d.method.as_str()) {
-        Some("end2") => Output::DirichletExp,
-        Some("proxy_end2") => Output::DirichletExpPlusOne,
-        _ => Output::Categorical,
+        Some("end2") => Some(DirichletHead::Exp),
+        Some("proxy_end2") => Some(DirichletHead::ExpPlusOne),
+        _ => None,
     }
 }
 
@@ -99,7 +90,7 @@ fn members_of(dir: &Path) -> Result<usize> {
     Ok(v["members"].as_u64().unwrap_or(1).max(1) as usize)
 }
 
-fn score_single(dir: &Path, set: &str, output: Output) -> Result<Scored> {
+fn score_single(dir: &Path, set: &str, output: Option<DirichletHead>) -> Result<Scored> {
     let members = members_of(dir)?;
     if members > 1 {
         // A BatchEnsemble: its members' predictions scored as an ensemble.
@@ -114,24 +105,17 @@ fn score_single(dir: &Path, set: &str, output: Output) -> Result<Scored> {
     let (z, n, k) = read_logits(dir, set)?;
     let mut scores = BTreeMap::new();
     let probs = match output {
-        Output::Categorical => {
+        None => {
             let p = Predictions::new(softmax_rows(&z, k), n, k)?;
             scores.insert("TU", metrics::entropies(&p));
             p
         }
-        Output::DirichletExp | Output::DirichletExpPlusOne => {
-            let plus = if output == Output::DirichletExpPlusOne { 1.0 } else { 0.0 };
-            let alphas: Vec<f32> = z.iter().map(|&v| (f64::from(v).exp() + plus).clamp(1e-30, 1e30) as f32).collect();
-            let u = metrics::dirichlet_uncertainty(&alphas, n, k)?;
-            let mut p = Vec::with_capacity(alphas.len());
-            for row in alphas.chunks_exact(k) {
-                let a0: f64 = row.iter().map(|&a| f64::from(a)).sum();
-                p.extend(row.iter().map(|&a| (f64::from(a) / a0) as f32));
-            }
+        Some(head) => {
+            let u = metrics::dirichlet_uncertainty(&head.concentrations(&z), n, k)?;
             scores.insert("TU", u.total);
             scores.insert("DU", u.data);
             scores.insert("MI", u.knowledge);
-            Predictions::new(p, n, k)?
+            Predictions::new(head.expected_probabilities(&z, k), n, k)?
         }
     };
     scores.insert("conf", metrics::negative_confidence(&probs));

@@ -55,13 +55,12 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::DistillError;
-use crate::loss::{ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
+use crate::loss::{DirichletHead, ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
 use crate::schedule::TemperatureSchedule;
 
 /// Number of classes (arms).
 pub const CLASSES: usize = data::spirals::N_ARMS;
-/// Logits are clamped to `[-LOGIT_CLAMP, LOGIT_CLAMP]` before `α = exp(z)` in evaluation.
-pub const LOGIT_CLAMP: f32 = 80.0;
+pub use crate::loss::dirichlet::LOGIT_CLAMP;
 /// Points per forward pass in evaluation (bounds memory for large M).
 const EVAL_CHUNK: usize = 2048;
 
@@ -572,15 +571,8 @@ struct Outputs {
     proxy_end2: (Vec<f32>, Predictions),
 }
 
-fn proxy_outputs(logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
-    let alpha: Vec<f32> = logits.iter().map(|&z| z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP).exp() + 1.0).collect();
-    let probs = crate::loss::proxy_end2::expected_probabilities(logits, CLASSES);
-    Ok((alpha, Predictions::new(probs, n, CLASSES)?))
-}
-
-fn student_outputs(logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
-    let alpha: Vec<f32> = logits.iter().map(|&z| z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP).exp()).collect();
-    Ok((alpha, Predictions::new(softmax_rows(logits), n, CLASSES)?))
+fn dirichlet_outputs(head: DirichletHead, logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
+    Ok((head.concentrations(logits), Predictions::new(head.expected_probabilities(logits, CLASSES), n, CLASSES)?))
 }
 
 /// TU / DU / MI and −max p of one model on one set of points.
@@ -825,12 +817,12 @@ impl SpiralsModels {
         Ok(Outputs {
             members,
             ensemble,
-            end2: student_outputs(&mlp_logits(&self.end2, points, device), n)?,
-            end2_aux: student_outputs(&mlp_logits(&self.end2_aux, points, device), n)?,
+            end2: dirichlet_outputs(DirichletHead::Exp, &mlp_logits(&self.end2, points, device), n)?,
+            end2_aux: dirichlet_outputs(DirichletHead::Exp, &mlp_logits(&self.end2_aux, points, device), n)?,
             single: Predictions::new(softmax_rows(&mlp_logits(&self.single, points, device)), n, CLASSES)?,
             kd: Predictions::new(softmax_rows(&mlp_logits(&self.kd, points, device)), n, CLASSES)?,
             ae_kd: Predictions::new(softmax_rows(&mlp_logits(&self.ae_kd, points, device)), n, CLASSES)?,
-            proxy_end2: proxy_outputs(&mlp_logits(&self.proxy_end2, points, device), n)?,
+            proxy_end2: dirichlet_outputs(DirichletHead::ExpPlusOne, &mlp_logits(&self.proxy_end2, points, device), n)?,
         })
     }
 

@@ -19,12 +19,14 @@
 //! tensor shapes are programming errors and panic with both shapes in the message.
 
 pub mod ae_kd;
+pub mod dirichlet;
 pub mod end2;
 pub mod kd;
 pub mod one_to_one;
 pub mod proxy_end2;
 pub mod special;
 
+pub use dirichlet::DirichletHead;
 pub use ae_kd::{AeKdOutput, ae_kd, min_norm_capped_simplex, teacher_gradients};
 pub use end2::end2;
 pub use kd::kd;

@@ -54,35 +54,6 @@ pub fn dirichlet_kl(target: Tensor<2>, student: Tensor<2>) -> Tensor<1> {
     kl.reshape([b])
 }
 
-/// Expected class probabilities `α/α₀` of a Proxy-EnD² student on the host, with the same
-/// concentrations `α = exp(z) + 1` as [`proxy_end2`]; `logits` are rows of `k`. Computed in
-/// f64 with the row maximum factored out, so large logits do not overflow.
-pub fn expected_probabilities(logits: &[f32], k: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(logits.len());
-    for row in logits.chunks(k) {
-        let m = row.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64));
-        // (e^z + 1) / (Σ e^z + K), numerator and denominator scaled by e^{-m}.
-        let shift = (-m).exp();
-        let num: Vec<f64> = row.iter().map(|&z| (z as f64 - m).exp() + shift).collect();
-        let den: f64 = num.iter().sum();
-        out.extend(num.iter().map(|v| (v / den) as f32));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn expected_probabilities_by_hand() {
-        // z = (0, ln 3) → α = (2, 4), α₀ = 6 → (1/3, 2/3); z = (800, 800): α equal → (½, ½)
-        // without overflow.
-        let p = super::expected_probabilities(&[0.0, 3f32.ln(), 800.0, 800.0], 2);
-        for (got, want) in p.iter().zip([1.0 / 3.0, 2.0 / 3.0, 0.5, 0.5]) {
-            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
-        }
-    }
-}
-
 /// Proxy-EnD² loss `mean_b KL(Dir(α_t) || Dir(exp(z_s) + 1))`, one element.
 ///
 /// `student_logits` `[B, K]`, `teacher_logits` `[M, B, K]` (detached).
