@@ -306,7 +306,10 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         None => None,
     };
     let merge = distill_setup.as_ref().and_then(|s| s.2);
-    let proxy = matches!(distill_setup.as_ref().map(|s| &s.0), Some(distill::student::Method::ProxyEnD2));
+    let proxy_head = match distill_setup.as_ref().map(|s| &s.0) {
+        Some(m @ distill::student::Method::ProxyEnD2 { .. }) => m.dirichlet_head(),
+        _ => None,
+    };
 
     let partial = out.with_extension("partial");
     std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
@@ -398,9 +401,9 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     // Final artefacts of the selected model, then the atomic rename.
     let final_model = selected_view(&best.model)?;
     let probs = |set: &Arc<ImageSet>| -> Result<metrics::Predictions> {
-        if proxy {
+        if let Some(head) = proxy_head {
             let logits = predict_logits(&final_model, set, eval_batch, &device)?;
-            Ok(metrics::Predictions::new(distill::loss::DirichletHead::ExpPlusOne.expected_probabilities(&logits, k), set.len(), k)?)
+            Ok(metrics::Predictions::new(head.expected_probabilities(&logits, k), set.len(), k)?)
         } else {
             probabilities(&final_model, set, eval_batch, &device, k)
         }

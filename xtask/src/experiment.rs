@@ -61,6 +61,12 @@ pub struct DistillSection {
     /// EnD² target smoothing.
     #[serde(default = "smoothing")]
     pub smoothing: f64,
+    /// Proxy-EnD² model offset `c_s` in `α = exp(z) + c_s` (METHODS.md: 1).
+    #[serde(default = "one")]
+    pub model_offset: f64,
+    /// Proxy-EnD² target offset `c_t` in `α_t = p̄ · precision + c_t` (METHODS.md: 1).
+    #[serde(default = "one")]
+    pub target_offset: f64,
     /// `none`, `ods`, `conf_ods`, `tdiv_sdiv`.
     #[serde(default = "none")]
     pub perturbation: String,
@@ -117,7 +123,9 @@ impl DistillSection {
                     .with_decay_epochs(self.decay_epochs),
                 smoothing: self.smoothing,
             },
-            "proxy_end2" => Method::ProxyEnD2,
+            "proxy_end2" => Method::ProxyEnD2 {
+                offsets: distill::loss::ProxyOffsets::new().with_model(self.model_offset).with_target(self.target_offset),
+            },
             other => bail!("distill.method = {other:?}: expected kd, one_to_one, ae_kd, end2 or proxy_end2"),
         })
     }

@@ -53,9 +53,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
 
 /// How a run's logits become predictions: softmax, or a Dirichlet head.
 fn output_of(run: &PlannedRun) -> Option<DirichletHead> {
-    match run.exp.distill.as_ref().map(|d| d.method.as_str()) {
-        Some("end2") => Some(DirichletHead::Exp),
-        Some("proxy_end2") => Some(DirichletHead::ExpPlusOne),
+    let d = run.exp.distill.as_ref()?;
+    match d.method.as_str() {
+        "end2" => Some(DirichletHead::EXP),
+        "proxy_end2" => Some(DirichletHead::exp_plus(d.model_offset)),
         _ => None,
     }
 }

@@ -26,7 +26,7 @@ fn cifar10_smoke_table_end_to_end_then_nothing_to_redo() {
     }
     let summary = json(&out.join("summary.json"));
     let rows = summary["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 11);
+    assert_eq!(rows.len(), 12);
     for r in rows {
         let id = r["id"].as_str().unwrap();
         assert_eq!(r["n"], 1, "{id}: {r}");
@@ -38,13 +38,13 @@ fn cifar10_smoke_table_end_to_end_then_nothing_to_redo() {
         }
         // Knowledge uncertainty exists for ensembles and Dirichlet students only.
         let has_mi = m.get("ood_noise_uniform_MI_auroc").is_some();
-        assert_eq!(has_mi, matches!(id, "teacher" | "be4" | "end2" | "end2-aux" | "proxy-end2"), "{id}");
+        assert_eq!(has_mi, matches!(id, "teacher" | "be4" | "end2" | "end2-aux" | "proxy-end2" | "proxy-end2-offset1"), "{id}");
     }
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
     assert!(readme.contains("| KD | 1/1 |") && readme.contains("93.70 ± 0.10") && readme.contains("| DE-2 teacher | 1/1 |"), "{readme}");
     assert!(readme.contains("TDiv-SDiv lowers NLL and ECE below kd-latentbe"), "{readme}");
     let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 11, "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 12, "{csv}");
     // Runs: students learnt from both teachers; LatentBE keeps merged + unmerged networks;
     // the auxiliary images were really mixed in (EnD² + aux is configured with generated corruptions).
     let table = runs.join("cifar10-smoke");

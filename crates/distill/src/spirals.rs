@@ -55,7 +55,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::DistillError;
-use crate::loss::{DirichletHead, ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
+use crate::loss::{DirichletHead, ProxyOffsets, ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
 use crate::schedule::TemperatureSchedule;
 
 /// Number of classes (arms).
@@ -132,6 +132,13 @@ pub struct SpiralsConfig {
     /// AE-KD cap C on the teacher weights.
     #[config(default = 0.6)]
     pub ae_kd_cap: f64,
+    /// Proxy-EnD² student offset `c_s` in `α = exp(z) + c_s` (METHODS.md: 1; the student
+    /// collapses to `Dir(1, 1, 1)` with 1 at K = 3, see [`crate::loss::proxy_end2`]).
+    #[config(default = 1.0)]
+    pub proxy_model_offset: f64,
+    /// Proxy-EnD² target offset `c_t` in `α_t = p̄ · precision + c_t` (METHODS.md: 1).
+    #[config(default = 1.0)]
+    pub proxy_target_offset: f64,
     /// Auxiliary (unlabelled) points for the EnD²+aux student.
     #[config(default = 3000)]
     pub n_aux: usize,
@@ -200,8 +207,14 @@ impl SpiralsConfig {
             return bad("smoothing", self.smoothing.to_string());
         }
         self.temperature.validate()?;
+        self.proxy_offsets().validate()?;
         self.mlp().validate()?;
         Ok(())
+    }
+
+    /// The Proxy-EnD² student's offsets.
+    pub fn proxy_offsets(&self) -> ProxyOffsets {
+        ProxyOffsets::new().with_model(self.proxy_model_offset).with_target(self.proxy_target_offset)
     }
 
     /// The architecture of every network.
@@ -492,7 +505,7 @@ fn train_mlp(
                         }
                         StudentLoss::Kd => kd(logits, t, y(), 1.0, cfg.kd_temperature)?,
                         StudentLoss::AeKd => ae_kd(logits, t, y(), 1.0, cfg.kd_temperature, cfg.ae_kd_cap)?.loss,
-                        StudentLoss::ProxyEnd2 => proxy_end2(logits, t),
+                        StudentLoss::ProxyEnd2 => proxy_end2(logits, t, &cfg.proxy_offsets())?,
                     }
                 }
             };
@@ -567,7 +580,7 @@ struct Outputs {
     /// KD and AE-KD students' probabilities.
     kd: Predictions,
     ae_kd: Predictions,
-    /// Proxy-EnD² student: α = exp(z) + 1 and α/α₀.
+    /// Proxy-EnD² student: α = exp(z) + c_s and α/α₀.
     proxy_end2: (Vec<f32>, Predictions),
 }
 
@@ -738,6 +751,8 @@ pub struct SpiralsModels {
     pub ae_kd: Mlp,
     /// Proxy-EnD² student (training inputs).
     pub proxy_end2: Mlp,
+    /// How the Proxy-EnD² student's logits become concentrations (its model offset).
+    pub proxy_head: DirichletHead,
 }
 
 /// The data sets of one run (deterministic in the config).
@@ -801,7 +816,8 @@ impl SpiralsModels {
             "end2_aux",
             device,
         )?;
-        Ok(SpiralsModels { ensemble, end2, end2_aux, single, kd, ae_kd, proxy_end2 })
+        let proxy_head = DirichletHead::exp_plus(cfg.proxy_model_offset);
+        Ok(SpiralsModels { ensemble, end2, end2_aux, single, kd, ae_kd, proxy_end2, proxy_head })
     }
 
     fn outputs(&self, points: &[[f64; 2]], device: &Device) -> Result<Outputs, SpiralsError> {
@@ -817,12 +833,12 @@ impl SpiralsModels {
         Ok(Outputs {
             members,
             ensemble,
-            end2: dirichlet_outputs(DirichletHead::Exp, &mlp_logits(&self.end2, points, device), n)?,
-            end2_aux: dirichlet_outputs(DirichletHead::Exp, &mlp_logits(&self.end2_aux, points, device), n)?,
+            end2: dirichlet_outputs(DirichletHead::EXP, &mlp_logits(&self.end2, points, device), n)?,
+            end2_aux: dirichlet_outputs(DirichletHead::EXP, &mlp_logits(&self.end2_aux, points, device), n)?,
             single: Predictions::new(softmax_rows(&mlp_logits(&self.single, points, device)), n, CLASSES)?,
             kd: Predictions::new(softmax_rows(&mlp_logits(&self.kd, points, device)), n, CLASSES)?,
             ae_kd: Predictions::new(softmax_rows(&mlp_logits(&self.ae_kd, points, device)), n, CLASSES)?,
-            proxy_end2: dirichlet_outputs(DirichletHead::ExpPlusOne, &mlp_logits(&self.proxy_end2, points, device), n)?,
+            proxy_end2: dirichlet_outputs(self.proxy_head, &mlp_logits(&self.proxy_end2, points, device), n)?,
         })
     }
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::DistillError;
-use crate::loss::{ae_kd, end2, kd, one_to_one, proxy_end2};
+use crate::loss::{DirichletHead, ProxyOffsets, ae_kd, end2, kd, one_to_one, proxy_end2};
 use crate::schedule::TemperatureSchedule;
 
 /// Which distillation loss trains the student.
@@ -49,13 +49,25 @@ pub enum Method {
         smoothing: f64,
     },
     /// Proxy-EnD² (Ryabinin et al. 2021): KL to the proxy Dirichlet target.
-    ProxyEnD2,
+    ProxyEnD2 {
+        /// Constants added to the student and target concentrations (METHODS.md: 1, 1).
+        offsets: ProxyOffsets,
+    },
 }
 
 impl Method {
     /// Whether the student outputs Dirichlet concentrations rather than class logits.
     pub fn is_dirichlet(&self) -> bool {
-        matches!(self, Method::EnD2 { .. } | Method::ProxyEnD2)
+        matches!(self, Method::EnD2 { .. } | Method::ProxyEnD2 { .. })
+    }
+
+    /// How the student's logits become Dirichlet concentrations, for a Dirichlet student.
+    pub fn dirichlet_head(&self) -> Option<DirichletHead> {
+        match self {
+            Method::EnD2 { .. } => Some(DirichletHead::EXP),
+            Method::ProxyEnD2 { offsets } => Some(DirichletHead::exp_plus(offsets.model)),
+            _ => None,
+        }
     }
 
     /// Check the student/teacher combination; the error says what is wrong.
@@ -72,6 +84,7 @@ impl Method {
                 "{self:?} distils into a plain student, but the student has {student_members} members (use one_to_one for BatchEnsemble students)"
             ))),
             Method::EnD2 { schedule, .. } => schedule.validate(),
+            Method::ProxyEnD2 { offsets } => offsets.validate(),
             _ => Ok(()),
         }
     }
@@ -123,7 +136,7 @@ impl<'a> Distiller<'a> {
             Method::EnD2 { schedule, smoothing } => {
                 end2(student_logits, teacher_logits, schedule.temperature(epoch as f64), *smoothing)?
             }
-            Method::ProxyEnD2 => proxy_end2(student_logits, teacher_logits),
+            Method::ProxyEnD2 { offsets } => proxy_end2(student_logits, teacher_logits, offsets)?,
         })
     }
 }

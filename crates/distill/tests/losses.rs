@@ -50,7 +50,8 @@
 //! K = 4
 //! p = softmax(zt3, 2); pbar = p.mean(0)
 //! mkl = (p * (np.log(p) - np.log(pbar))).sum(2).mean(0)
-//! at = pbar * ((K - 1) / (2 * mkl))[:, None] + 1
+//! eps = np.finfo(np.float32).eps  # as the reference: (K - 1) / (2 MKL + EPS)
+//! at = pbar * ((K - 1) / (2 * mkl + eps))[:, None] + 1
 //! bs = np.exp(zs3) + 1
 //! print("proxy_target", repr(at.ravel()))
 //! print("proxy", repr(np.mean([kl(at[i], bs[i]) for i in range(2)])))
@@ -58,14 +59,22 @@
 //! # dKL/db_k = psi(b_k) - psi(b0) - (psi(a_k) - psi(a0)); db/dz = exp(z); mean over B = 2
 //! gp = (digamma(bs) - digamma(b0) - (digamma(at) - digamma(at.sum(1, keepdims=True)))) * np.exp(zs3) / 2
 //! print("proxy_grad", repr(gp.ravel()))
+//! # Proxy-EnD2 at a huge target precision (teachers agree to 1e-4), offsets (model, target)
+//! zt4 = np.array([[[9.0, 0.0, -1.0, 0.5]], [[9.0, 0.0, -1.0, 0.5001]], [[9.0001, 0.0, -1.0, 0.5]]])
+//! zs4 = np.array([[-20.0, -15.0, 3.0, 10.0]])
+//! p = softmax(zt4, 2); pbar = p.mean(0); mkl = (p * (np.log(p) - np.log(pbar))).sum(2).mean(0)
+//! for mo, to in [(1.0, 1.0), (0.0, 1.0)]:
+//!     at = pbar * ((K - 1) / (2 * mkl + eps))[:, None] + to; b = np.exp(zs4) + mo
+//!     g = (digamma(b) - digamma(b.sum(1, keepdims=True)) - (digamma(at) - digamma(at.sum(1, keepdims=True)))) * np.exp(zs4)
+//!     print(mo, to, repr(at.ravel()), repr(kl(at[0], b[0])), repr(g.ravel()))
 //! ```
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 use distill::DistillError;
 use distill::loss::special::{digamma, lgamma};
 use distill::loss::{
-    ae_kd, cross_entropy, dirichlet_kl, end2, kd, min_norm_capped_simplex, one_to_one, proxy_end2, proxy_target,
-    teacher_gradients,
+    ProxyOffsets, ae_kd, cross_entropy, dirichlet_kl, end2, kd, min_norm_capped_simplex, one_to_one, proxy_end2,
+    proxy_target, teacher_gradients,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -532,7 +541,7 @@ const ZT3: [f64; 24] = [
 #[test]
 fn proxy_end2_target_value_and_gradient_match_scipy() {
     let device = Device::flex().autodiff();
-    let target = host(proxy_target(t3(&ZT3, [3, 2, 4], &device)));
+    let target = host(proxy_target(t3(&ZT3, [3, 2, 4], &device), 1.0));
     let want_target = [
         9.235724207493336, 5.3691147223379065, 2.8091663762651065, 3.3074178242574925, 5.190436349455376,
         15.027784085023413, 4.795579641282625, 3.606631968993494,
@@ -541,7 +550,7 @@ fn proxy_end2_target_value_and_gradient_match_scipy() {
 
     let z = t2(&ZS3, [2, 4], &device).require_grad();
     let zt = t3(&ZT3, [3, 2, 4], &device).require_grad();
-    let loss = proxy_end2(z.clone(), zt.clone());
+    let loss = proxy_end2(z.clone(), zt.clone(), &ProxyOffsets::new()).unwrap();
     // python: proxy 3.16969065282112
     let got = scalar(loss.clone());
     assert!((got - 3.16969065282112).abs() < 1e-4 * 3.17, "proxy_end2 {got}");
@@ -553,6 +562,45 @@ fn proxy_end2_target_value_and_gradient_match_scipy() {
     ];
     assert_close(&g, &want_g, 1e-4, 1e-5, "proxy_end2 gradient");
     assert!(zt.grad(&grads).is_none_or(|g| host(g).iter().all(|&x| x == 0.0)), "teacher logits received a gradient");
+}
+
+/// The regime where the model offset 1 traps a student (see `distill::loss::proxy_end2`):
+/// the target precision is at its cap (K − 1)/EPS ≈ 2.5e7 and the dominant class's logit is
+/// far below it. With offset 1 its gradient is ≈ −e^{z} · (bounded) ≈ −2e-8; with offset 0 it
+/// stays ≈ −1. Values and gradients from scipy (module docs).
+#[test]
+fn proxy_end2_at_capped_precision_matches_scipy_for_both_model_offsets() {
+    let device = Device::flex().autodiff();
+    let zt4 = [9.0, 0.0, -1.0, 0.5, 9.0, 0.0, -1.0, 0.5001, 9.0001, 0.0, -1.0, 0.5];
+    let zs4 = [-20.0, -15.0, 3.0, 10.0];
+    let want_target = [2.51560948e+07, 3.10540513e+03, 1.14304683e+03, 5.11946940e+03];
+    // In float64, as proxy_end2 computes it (float32 rounding alone makes MKL ~1e-8 here).
+    let target = proxy_target(t3(&zt4, [3, 1, 4], &device).cast(FloatDType::F64), 1.0);
+    assert_close(&host(target), &want_target, 1e-6, 0.0, "capped target");
+    for (model, loss_want, grad_want) in [
+        (1.0, 187278.64507566727, [-2.18027048e-08, -4.82726327e-07, 6.07303230e+01, 1.87207936e+05]),
+        (0.0, 187313.14813414135, [-1.00000002e+00, -1.00000048e+00, 5.97339669e+01, 1.87210932e+05]),
+    ] {
+        let z = t2(&zs4, [1, 4], &device).require_grad();
+        let offsets = ProxyOffsets::new().with_model(model);
+        let loss = proxy_end2(z.clone(), t3(&zt4, [3, 1, 4], &device), &offsets).unwrap();
+        let got = scalar(loss.clone());
+        assert!((got - loss_want).abs() < 1e-6 * loss_want, "model offset {model}: loss {got}, want {loss_want}");
+        let g = host(z.grad(&loss.backward()).unwrap());
+        assert_close(&g, &grad_want, 1e-4, 0.0, &format!("gradient, model offset {model}"));
+    }
+}
+
+#[test]
+fn proxy_end2_rejects_negative_or_non_finite_offsets() {
+    let device = Device::flex();
+    for offsets in [ProxyOffsets::new().with_model(-0.5), ProxyOffsets::new().with_target(f64::NAN)] {
+        let r = proxy_end2(t2(&ZS3, [2, 4], &device), t3(&ZT3, [3, 2, 4], &device), &offsets);
+        match r {
+            Err(DistillError::Config(msg)) => assert!(msg.contains("offset"), "{msg}"),
+            other => panic!("{offsets:?} accepted: {:?}", other.map(|t| t.dims())),
+        }
+    }
 }
 
 #[test]

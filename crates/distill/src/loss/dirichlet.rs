@@ -1,28 +1,31 @@
 //! Host-side outputs of the Dirichlet students (METHODS.md §2), in one place for every
 //! consumer (training-end metrics, the spirals evaluation, the reproduce report):
-//! EnD² `α = exp(z)` (its temperature is 1 at evaluation), Proxy-EnD² `α = exp(z) + 1`
-//! (the same concentrations as [`super::proxy_end2`] trains). Expected class probabilities
-//! are `α / α₀`.
+//! EnD² `α = exp(z)` (its temperature is 1 at evaluation), Proxy-EnD² `α = exp(z) + c_s`
+//! with the model offset it was trained with (METHODS.md: `c_s = 1`; the same concentrations
+//! as [`super::proxy_end2`] trains). Expected class probabilities are `α / α₀`.
 
 /// Logits are clamped to `[-LOGIT_CLAMP, LOGIT_CLAMP]` before `exp` for concentrations, so
 /// they stay finite in f32 (`e^80 ≈ 5.5e34`).
 pub const LOGIT_CLAMP: f32 = 80.0;
 
-/// How a Dirichlet student's logits become concentrations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirichletHead {
-    /// EnD²: `α = exp(z)`.
-    Exp,
-    /// Proxy-EnD²: `α = exp(z) + 1`.
-    ExpPlusOne,
+/// How a Dirichlet student's logits become concentrations: `α = exp(z) + offset`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DirichletHead {
+    offset: f64,
 }
 
 impl DirichletHead {
-    fn offset(self) -> f64 {
-        match self {
-            DirichletHead::Exp => 0.0,
-            DirichletHead::ExpPlusOne => 1.0,
-        }
+    /// EnD²: `α = exp(z)`.
+    pub const EXP: Self = Self { offset: 0.0 };
+
+    /// Proxy-EnD²: `α = exp(z) + offset` (the loss's model offset, ≥ 0).
+    pub const fn exp_plus(offset: f64) -> Self {
+        Self { offset }
+    }
+
+    /// The constant added to `exp(z)`.
+    pub const fn offset(self) -> f64 {
+        self.offset
     }
 
     /// Concentrations `α` of `logits` (any row layout), clamped logits.
@@ -49,7 +52,9 @@ impl DirichletHead {
 
 #[cfg(test)]
 mod tests {
-    use super::DirichletHead::{Exp, ExpPlusOne};
+    use super::DirichletHead;
+    const EXP: DirichletHead = DirichletHead::EXP;
+    const EXP_PLUS_ONE: DirichletHead = DirichletHead::exp_plus(1.0);
 
     fn close(got: &[f32], want: &[f64]) {
         assert_eq!(got.len(), want.len());
@@ -62,16 +67,16 @@ mod tests {
     fn expected_probabilities_by_hand() {
         // Proxy: z = (0, ln 3) → α = (2, 4), α₀ = 6 → (1/3, 2/3); z = (800, 800): α equal →
         // (½, ½) without overflow.
-        close(&ExpPlusOne.expected_probabilities(&[0.0, 3f32.ln(), 800.0, 800.0], 2), &[1.0 / 3.0, 2.0 / 3.0, 0.5, 0.5]);
+        close(&EXP_PLUS_ONE.expected_probabilities(&[0.0, 3f32.ln(), 800.0, 800.0], 2), &[1.0 / 3.0, 2.0 / 3.0, 0.5, 0.5]);
         // EnD²: z = (0, ln 3) → α = (1, 3) → (¼, ¾), the softmax.
-        close(&Exp.expected_probabilities(&[0.0, 3f32.ln()], 2), &[0.25, 0.75]);
+        close(&EXP.expected_probabilities(&[0.0, 3f32.ln()], 2), &[0.25, 0.75]);
     }
 
     #[test]
     fn concentrations_by_hand_and_clamped() {
-        close(&Exp.concentrations(&[0.0, 2f32.ln()]), &[1.0, 2.0]);
-        close(&ExpPlusOne.concentrations(&[0.0, 2f32.ln()]), &[2.0, 3.0]);
-        let big = Exp.concentrations(&[1000.0, -1000.0]);
+        close(&EXP.concentrations(&[0.0, 2f32.ln()]), &[1.0, 2.0]);
+        close(&EXP_PLUS_ONE.concentrations(&[0.0, 2f32.ln()]), &[2.0, 3.0]);
+        let big = EXP.concentrations(&[1000.0, -1000.0]);
         assert!(big[0].is_finite() && big[0] == 80f32.exp() && big[1] > 0.0, "{big:?}");
     }
 }

@@ -31,7 +31,7 @@ pub use ae_kd::{AeKdOutput, ae_kd, min_norm_capped_simplex, teacher_gradients};
 pub use end2::end2;
 pub use kd::kd;
 pub use one_to_one::one_to_one;
-pub use proxy_end2::{dirichlet_kl, proxy_end2, proxy_target};
+pub use proxy_end2::{ProxyOffsets, dirichlet_kl, proxy_end2, proxy_target};
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
