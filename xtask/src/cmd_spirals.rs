@@ -104,6 +104,20 @@ pub fn reproduce(args: &crate::reproduce::ReproduceArgs) -> Result<()> {
             tracing::warn!(error = format!("{e:#}"), "uncertainty maps incomplete (the SVG needs no font; the PNG does)");
         }
     }
+    // Histograms of TU and MI, test set vs ring, per uncertainty-aware model.
+    for p in &report.points {
+        for (measure, test, ring, label) in [
+            ("tu", &p.test_total, &p.ring_total, "total uncertainty TU (nats)"),
+            ("mi", &p.test_knowledge, &p.ring_knowledge, "knowledge uncertainty MI (nats)"),
+        ] {
+            let series = [("test set".to_string(), test.clone()), (format!("ring (r = {})", cfg.ood_radius), ring.clone())];
+            let stem = out.join(format!("plots/{measure}-histogram-{}", p.model));
+            let title = format!("Spirals, {}: {} on the test set vs the ring", p.model, measure.to_uppercase());
+            if let Err(e) = crate::plots::histograms(&stem, &title, &series, 40, label) {
+                tracing::warn!(error = format!("{e:#}"), "histogram incomplete (the SVG needs no font; the PNG does)");
+            }
+        }
+    }
     write_atomic(&out.join("README.md"), spirals_readme(&report, &args.profile, seconds).as_bytes())?;
     println!("{}", out.join("README.md").display());
     Ok(())
@@ -156,6 +170,17 @@ fn spirals_readme(r: &distill::spirals::SpiralsReport, profile: &str, seconds: f
     for (name, ours, paper) in [("Bayes-optimal", r.bayes_error.mean, None), ("Ensemble", e.ensemble, Some(12.37)), ("EnD²", e.end2, Some(12.47)), ("EnD² + aux", e.end2_aux, Some(12.50)), ("Single network", e.single, Some(13.21)), ("KD (α = 1, T = 4)", e.kd, None), ("AE-KD", e.ae_kd, None), ("Proxy-EnD²", e.proxy_end2, None), ("Ensemble member (mean)", e.member_mean, None)] {
         let _ = writeln!(s, "| {name} | {:.2} | {} |", ours * 100.0, paper.map_or("—".to_string(), |p| format!("{p:.2}")));
     }
+    let m = r.config.members;
+    let be = format!("BE-{m} (labels)");
+    let kd_be = format!("KD + LatentBE (DE-{m} → BE-{m}, merged)");
+    for (name, ours) in [(be.as_str(), e.be), (kd_be.as_str(), e.kd_latentbe), ("+ ODS", e.ods), ("+ ConfODS", e.conf_ods), ("+ TDiv-SDiv", e.tdiv_sdiv)] {
+        let _ = writeln!(s, "| {name} | {:.2} | — |", ours * 100.0);
+    }
+    let _ = writeln!(
+        s,
+        "\nProxy-EnD² offsets: model {}, target {} (docs/methods/proxy-end2.md). Perturbation step η = {:.3} (norm η√2, no clipping; crates/distill/src/spirals/batch_ensemble.rs).",
+        r.config.proxy_model_offset, r.config.proxy_target_offset, r.config.perturb_eta
+    );
     let _ = writeln!(s, "\nBayes error: Monte-Carlo estimate {:.2} % (the generator's `E[1 - max_k p(k|x)]`); the Bayes classifier errs on {:.2} % of this test set.\n", r.bayes_error.mean * 100.0, e.bayes_test * 100.0);
     let _ = writeln!(s, "## OOD detection on the ring (radius {}; AUROC / AUPR, ring = positive)\n", r.config.ood_radius);
     let _ = writeln!(s, "| model | confidence | TU | DU | MI |\n|---|---|---|---|---|");
@@ -167,6 +192,6 @@ fn spirals_readme(r: &distill::spirals::SpiralsReport, profile: &str, seconds: f
     for (name, u) in [("Ensemble", &r.uncertainty.ensemble), ("EnD²", &r.uncertainty.end2), ("EnD² + aux", &r.uncertainty.end2_aux), ("Proxy-EnD²", &r.uncertainty.proxy_end2)] {
         let _ = writeln!(s, "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |", u.test.total, u.ring.total, u.test.data, u.ring.data, u.test.knowledge, u.ring.knowledge);
     }
-    let _ = writeln!(s, "\nThe EnD² paper's pattern: without auxiliary data the student shows no knowledge uncertainty (MI) far from the data; with it, it matches the ensemble's map. See [the maps](plots/uncertainty-maps.svg).");
+    let _ = writeln!(s, "\nThe EnD² paper's pattern: without auxiliary data the student shows no knowledge uncertainty (MI) far from the data; with it, it matches the ensemble's map. See [the maps](plots/uncertainty-maps.svg) and the histograms of MI and TU, test set vs ring: {}.", r.points.iter().map(|p| format!("[{m}](plots/mi-histogram-{m}.svg)", m = p.model)).collect::<Vec<_>>().join(", "));
     s
 }

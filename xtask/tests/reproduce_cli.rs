@@ -100,7 +100,7 @@ fn spirals_smoke_reports_errors_beside_the_bayes_error_with_maps() {
     let s = json(&out.join("summary.json"));
     let bayes = s["bayes_error"].as_f64().unwrap();
     assert!(bayes > 0.02 && bayes < 0.3, "bayes error {bayes}");
-    for model in ["ensemble", "end2", "end2_aux", "single", "kd", "ae_kd", "proxy_end2"] {
+    for model in ["ensemble", "end2", "end2_aux", "single", "kd", "ae_kd", "proxy_end2", "be", "kd_latentbe", "ods", "conf_ods", "tdiv_sdiv"] {
         let e = s["errors"][model].as_f64().unwrap();
         assert!((0.0..0.67).contains(&e), "{model}: {e}");
     }
@@ -108,9 +108,9 @@ fn spirals_smoke_reports_errors_beside_the_bayes_error_with_maps() {
         let a = s["ood"][model]["knowledge"]["auroc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a), "{model}: {a}");
     }
-    for f in ["README.md", "plots/uncertainty-maps.png", "plots/uncertainty-maps.svg"] {
+    for f in ["README.md", "plots/uncertainty-maps.png", "plots/uncertainty-maps.svg", "plots/mi-histogram-end2_aux.svg", "plots/tu-histogram-ensemble.png"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
-    assert!(readme.contains("Bayes-optimal") && readme.contains("12.37"), "{readme}");
+    assert!(readme.contains("Bayes-optimal") && readme.contains("12.37") && readme.contains("+ TDiv-SDiv"), "{readme}");
 }

@@ -32,6 +32,9 @@
 //!   `[-450, 450]²` (which contains the OOD ring) to the distillation set; labels are never
 //!   used by the students.
 //!
+//! - The LatentBE family (BE-M, KD + LatentBE, + ODS, + ConfODS, + TDiv-SDiv): see
+//!   [`batch_ensemble`]; BatchEnsemble students have M = the ensemble size, like DE-4 → BE-4.
+//!
 //! ## Evaluation
 //! Errors use the ensemble's mean probability, the students' expected probabilities
 //! `α / α_0` at T = 1 (`α = exp(z)`, i.e. `softmax(z)`) and the single network's softmax.
@@ -53,6 +56,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+
+mod batch_ensemble;
+pub use batch_ensemble::{BeMembers, BeModels, StackMembers};
 
 use crate::DistillError;
 use crate::loss::{DirichletHead, ProxyOffsets, ae_kd::ae_kd, cross_entropy, end2, kd, proxy_end2::proxy_end2};
@@ -82,6 +88,9 @@ pub enum SpiralsError {
     /// A model could not be built.
     #[error(transparent)]
     Model(#[from] ensembles::EnsembleError),
+    /// An input perturbation failed.
+    #[error(transparent)]
+    Perturb(#[from] perturb::PerturbError),
 }
 
 /// Configuration of [`run_spirals`]; the defaults are the recipe of the module docs.
@@ -139,6 +148,10 @@ pub struct SpiralsConfig {
     /// Proxy-EnD² target offset `c_t` in `α_t = p̄ · precision + c_t` (METHODS.md: 1).
     #[config(default = 1.0)]
     pub proxy_target_offset: f64,
+    /// Step η of the ODS / ConfODS / TDiv-SDiv perturbations (step norm `η √2`, no clipping):
+    /// the data's range over 255, the analogue of one grey level (see [`batch_ensemble`]).
+    #[config(default = "900.0 / 255.0")]
+    pub perturb_eta: f64,
     /// Auxiliary (unlabelled) points for the EnD²+aux student.
     #[config(default = 3000)]
     pub n_aux: usize,
@@ -195,6 +208,7 @@ impl SpiralsConfig {
             ("aux_half_width", self.aux_half_width),
             ("ood_radius", self.ood_radius),
             ("grid_extent", self.grid_extent),
+            ("perturb_eta", self.perturb_eta),
         ] {
             if !positive(v) {
                 return bad(f, v.to_string());
@@ -249,6 +263,11 @@ const TAG_END2_AUX: u64 = 8;
 const TAG_KD: u64 = 9;
 const TAG_AE_KD: u64 = 10;
 const TAG_PROXY: u64 = 11;
+const TAG_BE: u64 = 12;
+const TAG_KD_LATENTBE: u64 = 13;
+const TAG_ODS: u64 = 14;
+const TAG_CONF_ODS: u64 = 15;
+const TAG_TDIV_SDIV: u64 = 16;
 /// Member m uses tag `TAG_MEMBER + m`.
 const TAG_MEMBER: u64 = 1 << 32;
 
@@ -382,6 +401,37 @@ fn epoch_order(n: usize, rng: &mut StdRng) -> Vec<usize> {
     order
 }
 
+/// One epoch of mini-batches of `points` in the order of [`epoch_order`]: each batch's
+/// indices and its points as a `[b, 2]` tensor on `device`.
+fn epoch_batches(points: &[[f64; 2]], batch: usize, rng: &mut StdRng, device: &Device) -> Vec<(Vec<usize>, Tensor<2>)> {
+    let order = epoch_order(points.len(), rng);
+    order
+        .chunks(batch)
+        .map(|idx| {
+            let mut x = Vec::with_capacity(idx.len() * 2);
+            points_data(points, idx, &mut x);
+            (idx.to_vec(), Tensor::<2>::from_data(TensorData::new(x, [idx.len(), 2]), device))
+        })
+        .collect()
+}
+
+/// One Adam step of `model` on `loss` at `lr`, after checking the loss is finite (the error
+/// names `(epoch, step)`) and adding it to `sum`.
+fn adam_step<M: Module>(
+    optim: &mut burn::optim::ModuleOptimizer,
+    model: M,
+    loss: Tensor<1>,
+    lr: f64,
+    (epoch, step): (usize, usize),
+    sum: &mut f64,
+) -> Result<M, SpiralsError> {
+    let value = f64::from(loss.clone().into_scalar::<f32>());
+    check_finite(value, epoch, step)?;
+    *sum += value;
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok(optim.step(lr, model, grads))
+}
+
 fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<(), SpiralsError> {
     if loss.is_finite() {
         Ok(())
@@ -471,14 +521,10 @@ fn train_mlp(
     let steps = n.div_ceil(cfg.batch_size);
     let total = steps * epochs;
     for epoch in 0..epochs {
-        let order = epoch_order(n, &mut rng);
         let mut sum = 0.0;
-        for step in 0..steps {
-            let idx = &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(n)];
-            let b = idx.len();
-            let mut x = Vec::with_capacity(b * 2);
-            points_data(inputs, idx, &mut x);
-            let logits = model.forward(Tensor::<2>::from_data(TensorData::new(x, [b, 2]), &ad));
+        for (step, (idx, x)) in epoch_batches(inputs, cfg.batch_size, &mut rng, &ad).into_iter().enumerate() {
+            let (idx, b) = (&idx[..], idx.len());
+            let logits = model.forward(x);
             let loss = match objective {
                 Objective::CrossEntropy(labels) => {
                     let y: Vec<i64> = idx.iter().map(|&i| labels[i] as i64).collect();
@@ -509,11 +555,8 @@ fn train_mlp(
                     }
                 }
             };
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            check_finite(value, epoch, step)?;
-            sum += value;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(cosine_lr(lr, epoch * steps + step, total), model, grads);
+            let lr = cosine_lr(lr, epoch * steps + step, total);
+            model = adam_step(&mut optim, model, loss, lr, (epoch, step), &mut sum)?;
         }
         tracing::debug!(model = name, epoch, loss = sum / steps as f64, "spirals epoch");
     }
@@ -534,6 +577,26 @@ fn mlp_logits(model: &Mlp, points: &[[f64; 2]], device: &Device) -> Vec<f32> {
         out.extend(host(model.forward(data::spirals::points_tensor(chunk, device))));
     }
     out
+}
+
+/// Softmax probabilities of a plain MLP on `points`.
+fn softmax_predictions(model: &Mlp, points: &[[f64; 2]], device: &Device) -> Result<Predictions, SpiralsError> {
+    Ok(Predictions::new(softmax_rows(&mlp_logits(model, points, device)), points.len(), CLASSES)?)
+}
+
+/// Each member's softmax probabilities of a BatchEnsemble MLP on `points`.
+fn be_member_predictions(model: &ensembles::BeMlp, points: &[[f64; 2]], device: &Device) -> Result<Vec<Predictions>, SpiralsError> {
+    let m = model.members();
+    let n = points.len();
+    let mut z = vec![Vec::with_capacity(n * CLASSES); m];
+    for chunk in points.chunks(EVAL_CHUNK) {
+        let c = chunk.len();
+        let all = host(model.member_logits(data::spirals::points_tensor(chunk, device))); // [M, c, K]
+        for (k, zk) in z.iter_mut().enumerate() {
+            zk.extend_from_slice(&all[k * c * CLASSES..(k + 1) * c * CLASSES]);
+        }
+    }
+    z.iter().map(|zk| Ok(Predictions::new(softmax_rows(zk), n, CLASSES)?)).collect()
 }
 
 /// Logits of every member on `points`, host `[M, N, K]` row-major.
@@ -582,6 +645,13 @@ struct Outputs {
     ae_kd: Predictions,
     /// Proxy-EnD² student: α = exp(z) + c_s and α/α₀.
     proxy_end2: (Vec<f32>, Predictions),
+    /// BE-M: the mean of its members' probabilities.
+    be: Predictions,
+    /// Merged LatentBE students' probabilities.
+    kd_latentbe: Predictions,
+    ods: Predictions,
+    conf_ods: Predictions,
+    tdiv_sdiv: Predictions,
 }
 
 fn dirichlet_outputs(head: DirichletHead, logits: &[f32], n: usize) -> Result<(Vec<f32>, Predictions), SpiralsError> {
@@ -623,6 +693,16 @@ pub struct SpiralsErrors {
     pub ae_kd: f64,
     /// Proxy-EnD² student (expected probabilities).
     pub proxy_end2: f64,
+    /// BE-M trained on the labels (mean of its members' probabilities).
+    pub be: f64,
+    /// KD + LatentBE (one-to-one DE → BE-M, merged).
+    pub kd_latentbe: f64,
+    /// + ODS (merged).
+    pub ods: f64,
+    /// + ConfODS (merged).
+    pub conf_ods: f64,
+    /// + TDiv-SDiv (merged).
+    pub tdiv_sdiv: f64,
     /// Mean error of the ensemble's members taken one at a time.
     pub member_mean: f64,
     /// Bayes classifier (argmax of the true posterior) on the same test set.
@@ -729,6 +809,25 @@ pub struct SpiralsReport {
     pub uncertainty: SpiralsUncertainty,
     /// Uncertainty maps (when `config.grid_points > 0`).
     pub grid: Option<UncertaintyGrid>,
+    /// Per-point uncertainties of the ensemble and the Dirichlet students, for histograms
+    /// (not serialised: tens of thousands of values).
+    #[serde(skip)]
+    pub points: Vec<PointUncertainty>,
+}
+
+/// Per-point TU and MI of one model on the test set and on the ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointUncertainty {
+    /// `ensemble`, `end2`, `end2_aux`, `proxy_end2`.
+    pub model: &'static str,
+    /// Total uncertainty on the test points.
+    pub test_total: Vec<f64>,
+    /// Total uncertainty on the ring.
+    pub ring_total: Vec<f64>,
+    /// Knowledge uncertainty (MI) on the test points.
+    pub test_knowledge: Vec<f64>,
+    /// Knowledge uncertainty (MI) on the ring.
+    pub ring_knowledge: Vec<f64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -753,6 +852,8 @@ pub struct SpiralsModels {
     pub proxy_end2: Mlp,
     /// How the Proxy-EnD² student's logits become concentrations (its model offset).
     pub proxy_head: DirichletHead,
+    /// The LatentBE family.
+    pub latent_be: BeModels,
 }
 
 /// The data sets of one run (deterministic in the config).
@@ -816,8 +917,9 @@ impl SpiralsModels {
             "end2_aux",
             device,
         )?;
+        let latent_be = batch_ensemble::train_be_models(cfg, &data.train.points, &data.train.labels, &ensemble, device)?;
         let proxy_head = DirichletHead::exp_plus(cfg.proxy_model_offset);
-        Ok(SpiralsModels { ensemble, end2, end2_aux, single, kd, ae_kd, proxy_end2, proxy_head })
+        Ok(SpiralsModels { ensemble, end2, end2_aux, single, kd, ae_kd, proxy_end2, proxy_head, latent_be })
     }
 
     fn outputs(&self, points: &[[f64; 2]], device: &Device) -> Result<Outputs, SpiralsError> {
@@ -839,6 +941,11 @@ impl SpiralsModels {
             kd: Predictions::new(softmax_rows(&mlp_logits(&self.kd, points, device)), n, CLASSES)?,
             ae_kd: Predictions::new(softmax_rows(&mlp_logits(&self.ae_kd, points, device)), n, CLASSES)?,
             proxy_end2: dirichlet_outputs(self.proxy_head, &mlp_logits(&self.proxy_end2, points, device), n)?,
+            be: Predictions::mean(&be_member_predictions(&self.latent_be.be, points, device)?)?,
+            kd_latentbe: softmax_predictions(&self.latent_be.kd_latentbe, points, device)?,
+            ods: softmax_predictions(&self.latent_be.ods, points, device)?,
+            conf_ods: softmax_predictions(&self.latent_be.conf_ods, points, device)?,
+            tdiv_sdiv: softmax_predictions(&self.latent_be.tdiv_sdiv, points, device)?,
         })
     }
 
@@ -910,6 +1017,11 @@ pub fn evaluate_spirals(
         kd: error(&test.kd, &labels)?,
         ae_kd: error(&test.ae_kd, &labels)?,
         proxy_end2: error(&test.proxy_end2.1, &labels)?,
+        be: error(&test.be, &labels)?,
+        kd_latentbe: error(&test.kd_latentbe, &labels)?,
+        ods: error(&test.ods, &labels)?,
+        conf_ods: error(&test.conf_ods, &labels)?,
+        tdiv_sdiv: error(&test.tdiv_sdiv, &labels)?,
         member_mean: mean(&member_errors),
         bayes_test: bayes_wrong as f64 / labels.len() as f64,
     };
@@ -942,7 +1054,17 @@ pub fn evaluate_spirals(
         bayes = bayes_error.mean,
         "spirals: test errors"
     );
-    Ok(SpiralsReport { config: cfg.clone(), bayes_error, errors, ood, uncertainty, grid })
+    let points = [("ensemble", &te, &re), ("end2", &t2, &r2), ("end2_aux", &ta, &ra), ("proxy_end2", &tp, &rp)]
+        .into_iter()
+        .map(|(model, t, r)| PointUncertainty {
+            model,
+            test_total: t.u.total.clone(),
+            ring_total: r.u.total.clone(),
+            test_knowledge: t.u.knowledge.clone(),
+            ring_knowledge: r.u.knowledge.clone(),
+        })
+        .collect();
+    Ok(SpiralsReport { config: cfg.clone(), bayes_error, errors, ood, uncertainty, grid, points })
 }
 
 /// The whole experiment: generate the data, train every model, evaluate.

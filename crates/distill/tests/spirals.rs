@@ -44,6 +44,11 @@ fn check_structure(r: &SpiralsReport) {
         ("kd", e.kd),
         ("ae_kd", e.ae_kd),
         ("proxy_end2", e.proxy_end2),
+        ("be", e.be),
+        ("kd_latentbe", e.kd_latentbe),
+        ("ods", e.ods),
+        ("conf_ods", e.conf_ods),
+        ("tdiv_sdiv", e.tdiv_sdiv),
         ("member_mean", e.member_mean),
         ("bayes_test", e.bayes_test),
     ] {
@@ -53,6 +58,10 @@ fn check_structure(r: &SpiralsReport) {
     assert!(e.ensemble < 0.5, "ensemble error {}", e.ensemble);
     // Every student learns something (chance is 2/3).
     assert!(e.kd < 0.6 && e.ae_kd < 0.6 && e.proxy_end2 < 0.6, "KD {} AE-KD {} Proxy-EnD² {}", e.kd, e.ae_kd, e.proxy_end2);
+    // The LatentBE family (BatchEnsemble students of the ensemble's size, merged) too.
+    for (name, v) in [("be", e.be), ("kd_latentbe", e.kd_latentbe), ("ods", e.ods), ("conf_ods", e.conf_ods), ("tdiv_sdiv", e.tdiv_sdiv)] {
+        assert!(v < 0.6, "{name} error {v}");
+    }
     // The Bayes classifier's empirical error agrees with the generator's Bayes error within a
     // few standard errors (binomial error of the test set + Monte-Carlo error of the estimate).
     let b = r.bayes_error;

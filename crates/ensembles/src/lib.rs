@@ -30,7 +30,7 @@ pub use config::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, 
 pub use deep_ensemble::DeepEnsemble;
 pub use error::EnsembleError;
 pub use layers::{EnsConv2d, EnsLinear, EnsNorm};
-pub use mlp::{Mlp, MlpConfig};
+pub use mlp::{BeMlp, Mlp, MlpConfig};
 pub use normalize::Normalize;
 pub use storage::{from_burnpack_bytes, from_safetensors_bytes, to_burnpack_bytes, to_safetensors_bytes};
 

@@ -4,6 +4,10 @@
 //! Raw spiral coordinates reach |x| ≈ 400, so the model divides its input by a constant
 //! `input_scale` first (a constant, like [`crate::Normalize`]: not trained, not saved), and
 //! callers feed the data in its natural units.
+//!
+//! [`BeMlp`] is the BatchEnsemble version (Wen, Tran & Ba 2020, eq. 2: every layer an
+//! [`EnsLinear`] with rank-one fast weights per member) of the same shape; its LatentBE merge
+//! ([`BeMlp::merge`]) is a plain [`Mlp`].
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -11,7 +15,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::EnsembleError;
+use crate::config::{BatchEnsembleConfig, MergeRule};
+use crate::layers::EnsLinear;
+use crate::{EnsembleError, tile, untile};
 
 /// Shape of an [`Mlp`].
 #[derive(Config, Debug, PartialEq)]
@@ -92,6 +98,83 @@ impl MlpConfig {
     }
 }
 
+impl MlpConfig {
+    /// A BatchEnsemble network of this shape with `be.members` members (biases and fast
+    /// weights per `be`; BatchNorm settings do not apply). Weights are drawn as
+    /// [`EnsLinear::new`] does, from the device's random generator.
+    pub fn init_batch_ensemble(&self, be: &BatchEnsembleConfig, device: &Device) -> Result<BeMlp, EnsembleError> {
+        self.validate()?;
+        if be.members == 0 {
+            return Err(EnsembleError::InvalidArch("mlp: batch_ensemble.members = 0".into()));
+        }
+        let layers = self.layer_shapes().into_iter().map(|(i, o)| EnsLinear::new(i, o, true, Some(be), device)).collect();
+        Ok(BeMlp { layers, input_scale: self.input_scale })
+    }
+}
+
+/// A BatchEnsemble MLP (see the module docs): `forward([M*B, d]) → [M*B, K]` on a tiled,
+/// member-major batch.
+#[derive(Module, Debug)]
+pub struct BeMlp {
+    /// BatchEnsemble linear layers, input side first; every layer but the last is followed
+    /// by a ReLU.
+    pub layers: Vec<EnsLinear>,
+    /// Inputs are divided by this constant first (not a parameter).
+    pub input_scale: f64,
+}
+
+impl BeMlp {
+    /// Number of members M.
+    pub fn members(&self) -> usize {
+        self.layers[0].members()
+    }
+
+    /// `x`: `[M*B, d]` tiled member-major (member m sees rows `m*B..(m+1)*B`) → `[M*B, K]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        relu_stack(&self.layers, x / self.input_scale, EnsLinear::forward)
+    }
+
+    /// The same points `[B, d]` through every member → logits `[M, B, K]`.
+    pub fn member_logits(&self, x: Tensor<2>) -> Tensor<3> {
+        let m = self.members();
+        untile(self.forward(tile(x, m)), m)
+    }
+
+    /// Member `m` as a plain [`Mlp`] (materialised weights `W ∘ r_m s_mᵀ`, bias `b_m`).
+    pub fn member(&self, m: usize) -> Result<Mlp, EnsembleError> {
+        let layers = self.layers.iter().map(|l| l.member(m).map(plain_linear)).collect::<Result<_, _>>()?;
+        Ok(Mlp { layers, input_scale: self.input_scale })
+    }
+
+    /// LatentBE (Nam et al. 2022): the members merged into one plain [`Mlp`] by `rule`.
+    pub fn merge(&self, rule: MergeRule) -> Mlp {
+        Mlp { layers: self.layers.iter().map(|l| plain_linear(l.merge(rule))).collect(), input_scale: self.input_scale }
+    }
+}
+
+/// `layers` applied in order with a ReLU after every layer but the last.
+fn relu_stack<L>(layers: &[L], x: Tensor<2>, forward: impl Fn(&L, Tensor<2>) -> Tensor<2>) -> Tensor<2> {
+    let last = layers.len() - 1;
+    let mut h = x;
+    for (l, layer) in layers.iter().enumerate() {
+        h = forward(layer, h);
+        if l < last {
+            h = relu(h);
+        }
+    }
+    h
+}
+
+/// A plain [`EnsLinear`] (no fast weights, one bias row) as Burn's `Linear`.
+fn plain_linear(l: EnsLinear) -> Linear {
+    debug_assert!(l.r.is_none() && l.s.is_none(), "plain_linear: a BatchEnsemble layer");
+    let bias = l.bias.map(|b| {
+        let [_, o] = b.dims();
+        Param::from_tensor(b.val().reshape([o]))
+    });
+    Linear { weight: Param::from_tensor(l.weight.val()), bias }
+}
+
 /// A plain MLP (see [`MlpConfig`]): `forward([N, d]) → [N, K]` logits.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -104,15 +187,7 @@ pub struct Mlp {
 impl Mlp {
     /// `x`: `[N, d]` raw inputs → `[N, K]` logits.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        let mut h = x / self.input_scale;
-        for (l, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if l < last {
-                h = relu(h);
-            }
-        }
-        h
+        relu_stack(&self.layers, x / self.input_scale, Linear::forward)
     }
 }
 
@@ -140,6 +215,41 @@ mod tests {
         // No hidden layer: a linear classifier.
         let lin = MlpConfig::new(vec![], 4).with_input_dim(5).init(&device).unwrap();
         assert_eq!(lin.forward(Tensor::<2>::zeros([7, 5], &device)).dims(), [7, 4]);
+    }
+
+    #[test]
+    fn batch_ensemble_members_and_merge_agree_with_plain_networks() {
+        let device = Device::flex();
+        device.seed(11);
+        let cfg = MlpConfig::new(vec![6, 5], 3).with_input_scale(10.0);
+        let be = BatchEnsembleConfig::new(3).with_fast_init(crate::FastInit::RandomSign { p_positive: 0.5 });
+        let net = cfg.init_batch_ensemble(&be, &device).unwrap();
+        assert_eq!(net.members(), 3);
+        let x = Tensor::<2>::from_floats([[30.0, -12.0], [1.0, 2.0], [-40.0, 40.0], [5.0, -5.0]], &device);
+        let all = net.member_logits(x.clone()); // [3, 4, 3]
+        assert_eq!(all.dims(), [3, 4, 3]);
+        let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            for (p, q) in a.iter().zip(b) {
+                assert!((p - q).abs() < 1e-5 * (1.0 + q.abs()), "{what}: {a:?} vs {b:?}");
+            }
+        };
+        // Member m of the tiled forward is the plain network with W ∘ r_m s_mᵀ.
+        for m in 0..3 {
+            let plain = net.member(m).unwrap().forward(x.clone());
+            close(&host(all.clone().slice([m..m + 1]).reshape([4, 3])), &host(plain), "member");
+        }
+        assert!(net.member(3).is_err());
+        // Members differ (random-sign fast weights), so the ensemble is not degenerate.
+        let (a, b) = (host(all.clone().slice([0..1]).reshape([4, 3])), host(all.slice([1..2]).reshape([4, 3])));
+        assert!(a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-3));
+        // One member: the LatentBE merge is that member under either rule.
+        let one = cfg.init_batch_ensemble(&BatchEnsembleConfig::new(1).with_fast_init(crate::FastInit::RandomSign { p_positive: 0.5 }), &device).unwrap();
+        let want = host(one.member(0).unwrap().forward(x.clone()));
+        for rule in [MergeRule::FactorMean, MergeRule::ProductMean] {
+            close(&host(one.merge(rule).forward(x.clone())), &want, "merge of one member");
+        }
+        assert!(cfg.init_batch_ensemble(&BatchEnsembleConfig::new(0), &device).is_err());
     }
 
     #[test]

@@ -21,6 +21,94 @@ use ensembles::{Backbone, DeepEnsemble};
 
 use crate::error::PerturbError;
 
+/// M networks used in evaluation mode on inputs of rank `D` (images `[B, C, H, W]`: D = 4;
+/// points `[B, d]`: D = 2), the view every perturbation takes of teachers and students.
+/// [`Ensemble`] implements it for the CIFAR backbones; other model families (the spirals'
+/// MLPs in `distill`) implement it to get the same perturbations.
+///
+/// Contract of [`member_logits`](EvalMembers::member_logits): the parameters are constants
+/// (no parameter gradient is recorded, no running statistic changes) and examples do not
+/// interact, so the gradient of a batch mean with respect to an input leaf is per example.
+pub trait EvalMembers<const D: usize> {
+    /// Number of members M.
+    fn len(&self) -> usize;
+
+    /// `true` when there is no member.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of classes K.
+    fn classes(&self) -> usize;
+
+    /// Check the members are usable; `role` (`"teachers"`, `"student"`) goes into the error.
+    /// Returns M.
+    fn validate(&self, role: &'static str) -> Result<usize, PerturbError> {
+        match self.len() {
+            0 => Err(PerturbError::EmptyEnsemble { role }),
+            m => Ok(m),
+        }
+    }
+
+    /// Evaluation-mode logits `[B, K]` of member `m < M` on `x` `[B, ...]`.
+    fn member_logits(&self, m: usize, x: Tensor<D>) -> Tensor<2>;
+
+    /// Evaluation-mode logits of members `i` and `j` (default: two [`member_logits`]
+    /// calls; a BatchEnsemble runs once for both).
+    ///
+    /// [`member_logits`]: EvalMembers::member_logits
+    fn pair_logits(&self, i: usize, j: usize, x: Tensor<D>) -> (Tensor<2>, Tensor<2>) {
+        (self.member_logits(i, x.clone()), self.member_logits(j, x))
+    }
+}
+
+impl<const D: usize, E: EvalMembers<D> + ?Sized> EvalMembers<D> for &E {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn classes(&self) -> usize {
+        (**self).classes()
+    }
+    fn validate(&self, role: &'static str) -> Result<usize, PerturbError> {
+        (**self).validate(role)
+    }
+    fn member_logits(&self, m: usize, x: Tensor<D>) -> Tensor<2> {
+        (**self).member_logits(m, x)
+    }
+    fn pair_logits(&self, i: usize, j: usize, x: Tensor<D>) -> (Tensor<2>, Tensor<2>) {
+        (**self).pair_logits(i, j, x)
+    }
+}
+
+/// `index < M` for `members`, else the error naming `role`.
+pub(crate) fn check_member<const D: usize, E: EvalMembers<D>>(
+    members: &E,
+    role: &'static str,
+    index: usize,
+) -> Result<(), PerturbError> {
+    let m = members.validate(role)?;
+    if index >= m {
+        return Err(PerturbError::MemberOutOfRange { role, index, members: m });
+    }
+    Ok(())
+}
+
+/// Both `i` and `j` are members of an ensemble with at least two; returns M.
+pub(crate) fn check_pair_members<const D: usize, E: EvalMembers<D>>(
+    members: &E,
+    role: &'static str,
+    i: usize,
+    j: usize,
+) -> Result<usize, PerturbError> {
+    let m = members.validate(role)?;
+    if m < 2 {
+        return Err(PerturbError::TooFewMembers { role, members: m });
+    }
+    check_member(members, role, i)?;
+    check_member(members, role, j)?;
+    Ok(m)
+}
+
 /// M ensemble members, either separate plain networks (a Deep Ensemble) or one
 /// BatchEnsemble network over a tiled, member-major batch.
 #[derive(Debug, Clone, Copy)]
@@ -85,18 +173,10 @@ impl Ensemble<'_> {
         }
     }
 
-    fn check_member(&self, role: &'static str, index: usize) -> Result<(), PerturbError> {
-        let members = self.validate(role)?;
-        if index >= members {
-            return Err(PerturbError::MemberOutOfRange { role, index, members });
-        }
-        Ok(())
-    }
-
     /// Eval-mode logits `[B, K]` of member `m` on `x` `[B, C, H, W]` (see the module docs).
     /// For a BatchEnsemble the whole tiled batch is run and member m's rows are returned.
     pub fn eval_member_logits(&self, m: usize, x: Tensor<4>) -> Result<Tensor<2>, PerturbError> {
-        self.check_member("ensemble", m)?;
+        check_member(self, "ensemble", m)?;
         Ok(self.eval_member_logits_unchecked(m, x))
     }
 
@@ -127,14 +207,22 @@ impl Ensemble<'_> {
             }
         }
     }
+}
 
-    pub(crate) fn check_pair_members(&self, role: &'static str, i: usize, j: usize) -> Result<usize, PerturbError> {
-        let members = self.validate(role)?;
-        if members < 2 {
-            return Err(PerturbError::TooFewMembers { role, members });
-        }
-        self.check_member(role, i)?;
-        self.check_member(role, j)?;
-        Ok(members)
+impl EvalMembers<4> for Ensemble<'_> {
+    fn len(&self) -> usize {
+        Ensemble::len(self)
+    }
+    fn classes(&self) -> usize {
+        Ensemble::classes(self)
+    }
+    fn validate(&self, role: &'static str) -> Result<usize, PerturbError> {
+        Ensemble::validate(self, role)
+    }
+    fn member_logits(&self, m: usize, x: Tensor<4>) -> Tensor<2> {
+        self.eval_member_logits_unchecked(m, x)
+    }
+    fn pair_logits(&self, i: usize, j: usize, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        self.eval_pair_logits(i, j, x)
     }
 }

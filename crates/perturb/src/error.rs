@@ -51,11 +51,11 @@ pub enum PerturbError {
     /// TDiv-SDiv was given `i == j`.
     #[error("TDiv-SDiv needs i != j, got i = j = {0}")]
     SamePair(usize),
-    /// The input batch is not `[B, C, H, W]` with `B >= 1`.
-    #[error("input batch has shape {dims:?}; expected [B, C, H, W] with B >= 1 and C, H, W >= 1")]
+    /// The input batch has an empty dimension (images: `[B, C, H, W]`, points: `[B, d]`).
+    #[error("input batch has shape {dims:?}; expected [B, ...] with every dimension >= 1")]
     BadInput {
         /// The shape received.
-        dims: [usize; 4],
+        dims: Vec<usize>,
     },
     /// The ODS direction `w` does not have shape `[B, K]`.
     #[error("ODS direction w has {got} entries; expected B * K = {batch} * {classes}")]

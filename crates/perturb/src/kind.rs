@@ -1,12 +1,13 @@
 //! The perturbation a distillation run applies to each clean batch before computing its loss
 //! (METHODS.md §3: the clean batch is replaced by the perturbed one), as a configuration
-//! value, and [`perturb_batch`], the one entry point the training loop calls.
+//! value, and the entry points the training loops call: [`perturb_batch`] for image batches
+//! (pixels clipped to `[0, 1]`) and [`perturb_inputs`] for any input rank and domain.
 
 use burn::config::Config;
 use burn::tensor::Tensor;
 use rand::Rng;
 
-use crate::ensemble::Ensemble;
+use crate::ensemble::{Ensemble, EvalMembers};
 use crate::error::PerturbError;
 use crate::ods::{OdsDraw, check_input, check_positive, draw_ods, ods_gradient};
 use crate::step::{apply_step, normalized_step};
@@ -91,14 +92,14 @@ pub enum Draw {
     },
 }
 
-/// A perturbed batch.
+/// A perturbed batch (images `[B, C, H, W]` by default).
 #[derive(Debug, Clone)]
-pub struct Perturbed {
-    /// `clip(x + step, 0, 1)` (the clean `x` for [`PerturbationKind::None`]), on the device
-    /// of the input, as a constant (no graph).
-    pub x: Tensor<4>,
-    /// The unclipped step `δ` `[B, C, H, W]`; `None` for [`PerturbationKind::None`].
-    pub step: Option<Tensor<4>>,
+pub struct Perturbed<const D: usize = 4> {
+    /// `x + step` clipped to the input domain (the clean `x` for [`PerturbationKind::None`]),
+    /// on the device of the input, as a constant (no graph).
+    pub x: Tensor<D>,
+    /// The unclipped step `δ` (the input's shape); `None` for [`PerturbationKind::None`].
+    pub step: Option<Tensor<D>>,
     /// The random draw.
     pub draw: Draw,
 }
@@ -115,6 +116,24 @@ pub fn perturb_batch<R: Rng + ?Sized>(
     student: Option<Ensemble<'_>>,
     rng: &mut R,
 ) -> Result<Perturbed, PerturbError> {
+    perturb_inputs(kind, x, teachers, student, Some(PIXEL_RANGE), rng)
+}
+
+/// The pixel range image batches are clipped to.
+pub const PIXEL_RANGE: (f64, f64) = (0.0, 1.0);
+
+/// [`perturb_batch`] for inputs of any rank `D` (`[B, ...]`, every example one row of the
+/// batch) and any domain: the perturbed batch is clipped to `bounds` `(lo, hi)` when given,
+/// and left unclipped otherwise (e.g. points in the plane). `√D` in the step is the square
+/// root of the number of values per example.
+pub fn perturb_inputs<const D: usize, T: EvalMembers<D>, S: EvalMembers<D>, R: Rng + ?Sized>(
+    kind: &PerturbationKind,
+    x: Tensor<D>,
+    teachers: T,
+    student: Option<S>,
+    bounds: Option<(f64, f64)>,
+    rng: &mut R,
+) -> Result<Perturbed<D>, PerturbError> {
     let batch = check_input(&x)?;
     match *kind {
         PerturbationKind::None => Ok(Perturbed { x, step: None, draw: Draw::None }),
@@ -127,17 +146,17 @@ pub fn perturb_batch<R: Rng + ?Sized>(
             let g = ods_gradient(&x, teachers, &draw, temperature)?;
             let scale = matches!(kind, PerturbationKind::ConfOds { .. }).then_some(g.confidence);
             let step = normalized_step(g.grad, eta, scale);
-            Ok(Perturbed { x: apply_step(&x, step.clone()), step: Some(step), draw: Draw::Ods(draw) })
+            Ok(Perturbed { x: apply_step(&x, step.clone(), bounds), step: Some(step), draw: Draw::Ods(draw) })
         }
         PerturbationKind::TDivSDiv { eta } => {
             check_positive("eta", eta)?;
             let student = student.ok_or(PerturbError::MissingStudent)?;
-            let members = check_tdiv_sdiv(teachers, student)?;
+            let members = check_tdiv_sdiv(&teachers, &student)?;
             let (i, j) = draw_pair(members, rng)?;
             tracing::trace!(i, j, "TDiv-SDiv pair");
             let g = tdiv_sdiv_gradient(&x, teachers, student, i, j)?;
             let step = normalized_step(g, eta, None);
-            Ok(Perturbed { x: apply_step(&x, step.clone()), step: Some(step), draw: Draw::Pair { i, j } })
+            Ok(Perturbed { x: apply_step(&x, step.clone(), bounds), step: Some(step), draw: Draw::Pair { i, j } })
         }
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! The training loop calls [`perturb_batch`] with a [`PerturbationKind`]; teachers and
 //! student are given as an [`Ensemble`] (a Deep Ensemble's plain members or one unmerged
-//! BatchEnsemble). Randomness comes from a caller-supplied [`rand::Rng`]. The lower-level
+//! BatchEnsemble). Other model families and input ranks (the spirals' MLPs on points in the
+//! plane) implement [`EvalMembers`] and call [`perturb_inputs`], which clips only when given
+//! bounds. Randomness comes from a caller-supplied [`rand::Rng`]. The lower-level
 //! pieces ([`ods_gradient`], [`tdiv_sdiv_gradient`], [`normalized_step`], the draws) are
 //! public so that each formula can be checked on its own. This crate prints nothing and
 //! picks no backend.
@@ -19,9 +21,9 @@ mod ods;
 mod step;
 mod tdiv_sdiv;
 
-pub use ensemble::Ensemble;
+pub use ensemble::{Ensemble, EvalMembers};
 pub use error::PerturbError;
-pub use kind::{DEFAULT_ETA, DEFAULT_TEMPERATURE, Draw, PerturbationKind, Perturbed, perturb_batch};
+pub use kind::{DEFAULT_ETA, DEFAULT_TEMPERATURE, Draw, PIXEL_RANGE, PerturbationKind, Perturbed, perturb_batch, perturb_inputs};
 pub use ods::{OdsDraw, OdsGradient, draw_ods, ods_gradient};
 pub use step::{MIN_GRAD_NORM, normalized_step};
 pub use tdiv_sdiv::{check_tdiv_sdiv, draw_pair, tdiv_sdiv_gradient};

@@ -19,7 +19,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use rand::Rng;
 
-use crate::ensemble::Ensemble;
+use crate::ensemble::EvalMembers;
 use crate::error::PerturbError;
 use crate::step::{host_matrix, input_gradient, input_leaf};
 
@@ -34,10 +34,10 @@ pub struct OdsDraw {
 
 /// The ODS objective gradient and the teacher's confidence on the clean batch.
 #[derive(Debug, Clone)]
-pub struct OdsGradient {
-    /// `∇_x Σ_b w_bᵀ softmax(z_m(x_b) / T)`, `[B, C, H, W]` (per example, since examples do not
-    /// interact in evaluation mode).
-    pub grad: Tensor<4>,
+pub struct OdsGradient<const D: usize = 4> {
+    /// `∇_x Σ_b w_bᵀ softmax(z_m(x_b) / T)`, the shape of the input (`[B, C, H, W]` for
+    /// images; per example, since examples do not interact in evaluation mode).
+    pub grad: Tensor<D>,
     /// `max_k softmax(z_m(x_b))_k` at temperature 1, length B (the ConfODS scale).
     pub confidence: Tensor<1>,
 }
@@ -53,22 +53,22 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<(), Pertu
     if value.is_finite() && value > 0.0 { Ok(()) } else { Err(PerturbError::InvalidParameter { name, value }) }
 }
 
-pub(crate) fn check_input(x: &Tensor<4>) -> Result<usize, PerturbError> {
+pub(crate) fn check_input<const D: usize>(x: &Tensor<D>) -> Result<usize, PerturbError> {
     let dims = x.dims();
     if dims.contains(&0) {
-        return Err(PerturbError::BadInput { dims });
+        return Err(PerturbError::BadInput { dims: dims.to_vec() });
     }
     Ok(dims[0])
 }
 
 /// Gradient of the ODS objective for a given draw, with teacher `draw.teacher` in evaluation
 /// mode, at temperature `temperature`.
-pub fn ods_gradient(
-    x: &Tensor<4>,
-    teachers: Ensemble<'_>,
+pub fn ods_gradient<const D: usize, T: EvalMembers<D>>(
+    x: &Tensor<D>,
+    teachers: T,
     draw: &OdsDraw,
     temperature: f64,
-) -> Result<OdsGradient, PerturbError> {
+) -> Result<OdsGradient<D>, PerturbError> {
     check_positive("temperature", temperature)?;
     let batch = check_input(x)?;
     let members = teachers.validate("teachers")?;
@@ -80,7 +80,7 @@ pub fn ods_gradient(
         return Err(PerturbError::DirectionShape { got: draw.w.len(), batch, classes });
     }
     let leaf = input_leaf(x);
-    let z = teachers.eval_member_logits_unchecked(draw.teacher, leaf.clone());
+    let z = teachers.member_logits(draw.teacher, leaf.clone());
     let confidence = softmax(z.clone().detach().inner(), 1).max_dim(1).reshape([batch]);
     let w = host_matrix(draw.w.clone(), batch, classes, x);
     let objective = (softmax(z / temperature, 1) * w).sum();

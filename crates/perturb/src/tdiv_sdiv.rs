@@ -17,7 +17,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, softmax};
 use rand::Rng;
 
-use crate::ensemble::Ensemble;
+use crate::ensemble::{EvalMembers, check_pair_members};
 use crate::error::PerturbError;
 use crate::ods::check_input;
 use crate::step::{input_gradient, input_leaf};
@@ -39,7 +39,10 @@ fn divergence(zi: Tensor<2>, zj: Tensor<2>) -> Tensor<1> {
 }
 
 /// Check teachers and student for a TDiv-SDiv step; returns the shared member count M.
-pub fn check_tdiv_sdiv(teachers: Ensemble<'_>, student: Ensemble<'_>) -> Result<usize, PerturbError> {
+pub fn check_tdiv_sdiv<const D: usize, T: EvalMembers<D>, S: EvalMembers<D>>(
+    teachers: &T,
+    student: &S,
+) -> Result<usize, PerturbError> {
     let t = teachers.validate("teachers")?;
     let s = student.validate("student")?;
     if t < 2 {
@@ -58,26 +61,26 @@ pub fn check_tdiv_sdiv(teachers: Ensemble<'_>, student: Ensemble<'_>) -> Result<
     Ok(t)
 }
 
-/// `∇_x [div(teachers)(x) - div(student)(x)]` `[B, C, H, W]` for the pair `(i, j)`, all
+/// `∇_x [div(teachers)(x) - div(student)(x)]` (the input's shape) for the pair `(i, j)`, all
 /// networks in evaluation mode. The batch mean makes each example's gradient `1/B` of its
 /// own; the per-example normalisation of the step removes that factor.
-pub fn tdiv_sdiv_gradient(
-    x: &Tensor<4>,
-    teachers: Ensemble<'_>,
-    student: Ensemble<'_>,
+pub fn tdiv_sdiv_gradient<const D: usize, T: EvalMembers<D>, S: EvalMembers<D>>(
+    x: &Tensor<D>,
+    teachers: T,
+    student: S,
     i: usize,
     j: usize,
-) -> Result<Tensor<4>, PerturbError> {
+) -> Result<Tensor<D>, PerturbError> {
     check_input(x)?;
-    check_tdiv_sdiv(teachers, student)?;
+    check_tdiv_sdiv(&teachers, &student)?;
     if i == j {
         return Err(PerturbError::SamePair(i));
     }
-    teachers.check_pair_members("teachers", i, j)?;
-    student.check_pair_members("student", i, j)?;
+    check_pair_members(&teachers, "teachers", i, j)?;
+    check_pair_members(&student, "student", i, j)?;
     let leaf = input_leaf(x);
-    let (ti, tj) = teachers.eval_pair_logits(i, j, leaf.clone());
-    let (si, sj) = student.eval_pair_logits(i, j, leaf.clone());
+    let (ti, tj) = teachers.pair_logits(i, j, leaf.clone());
+    let (si, sj) = student.pair_logits(i, j, leaf.clone());
     let objective = divergence(ti, tj) - divergence(si, sj);
     Ok(input_gradient(&leaf, objective))
 }

@@ -212,7 +212,7 @@ fn bad_input_is_rejected_with_the_value() {
     assert_eq!(go(PerturbationKind::ods(), Ensemble::Members(&[]), None), PerturbError::EmptyEnsemble { role: "teachers" });
     let empty = tensor4(&[], [0, C, H, W], &ad());
     let e = perturb_batch(&PerturbationKind::ods(), empty, Ensemble::Members(&de), None, &mut StdRng::seed_from_u64(0)).unwrap_err();
-    assert_eq!(e, PerturbError::BadInput { dims: [0, C, H, W] });
+    assert_eq!(e, PerturbError::BadInput { dims: vec![0, C, H, W] });
 }
 
 #[test]
