@@ -24,7 +24,8 @@ What is mirrored (read `crates/ensembles/src/backbone.rs` and `layers/`, `crates
   member on the tiled batch), plus wd * 0.5 * sum((1 - e)^2) / M over fast weights, `.item()`
   (Burn's `into_scalar` sync), backward, fast-weight gradients scaled by M, SGD Nesterov
   momentum 0.9 without dampening, coupled L2 weight decay 5e-4 on every other parameter
-  (BatchNorm and biases included), lr 0.1 with a per-step cosine over the run as in Distillery.
+  (BatchNorm and biases included), lr 0.1 (distillation steps: 0.01) with a per-step cosine
+  over the run as in Distillery.
 - Inference: eval mode, softmax, mean over members (BE-4 on the tiled batch, DE-4 over four
   networks), copied to host.
 - KD step (`Distiller::loss`, Method::Kd alpha 1 T 4): 4 eval-mode teachers (constants) on
@@ -68,6 +69,7 @@ MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 WEIGHT_DECAY = 5e-4
 LR = 0.1
+DISTILL_LR = 0.01  # as Distillery's bench: one repeated random batch diverges at 0.1 (KD T^2 = 16)
 ETA = 1.0 / 255.0
 
 MEASURES = [
@@ -299,7 +301,7 @@ def make_optimizer(torch, model):
     return torch.optim.SGD(groups, lr=LR, momentum=0.9, dampening=0.0, nesterov=True)
 
 
-def train_step_times(torch, model, objective, x, y, n):
+def train_step_times(torch, model, objective, x, y, n, peak_lr=LR):
     """Seconds of each of `n` optimisation steps (one epoch of n steps, cosine lr)."""
     model.train()
     opt = make_optimizer(torch, model)
@@ -307,7 +309,7 @@ def train_step_times(torch, model, objective, x, y, n):
     out = []
     for step in range(n):
         start = time.perf_counter()
-        lr = LR * 0.5 * (1.0 + math.cos(math.pi * step / n))
+        lr = peak_lr * 0.5 * (1.0 + math.cos(math.pi * step / n))
         loss = objective(model, x, y, step)
         reg = model.fast_penalty()
         if reg is not None:
@@ -518,7 +520,7 @@ def run_measure(torch, mid, args):
         }[mid]
         ts = teachers()
         objective = distill_objective(torch, ts, method, perturbation, args.seed)
-        s = train_step_times(torch, ResNet(args.depth, members), objective, x, y, n)
+        s = train_step_times(torch, ResNet(args.depth, members), objective, x, y, n, peak_lr=DISTILL_LR)
         params = {**common, "method": method, "alpha": 1.0, "temperature": 4.0, "perturbation": perturbation, "teachers": MEMBERS}
         if members > 1:
             params["student_members"] = members
