@@ -306,10 +306,8 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         None => None,
     };
     let merge = distill_setup.as_ref().and_then(|s| s.2);
-    let proxy_head = match distill_setup.as_ref().map(|s| &s.0) {
-        Some(m @ distill::student::Method::ProxyEnD2 { .. }) => m.dirichlet_head(),
-        _ => None,
-    };
+    // Dirichlet students are scored through their head (for EnD²'s α = exp(z), α/α₀ is the softmax).
+    let dirichlet_head = distill_setup.as_ref().and_then(|s| s.0.dirichlet_head());
 
     let partial = out.with_extension("partial");
     std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
@@ -401,7 +399,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     // Final artefacts of the selected model, then the atomic rename.
     let final_model = selected_view(&best.model)?;
     let probs = |set: &Arc<ImageSet>| -> Result<metrics::Predictions> {
-        if let Some(head) = proxy_head {
+        if let Some(head) = dirichlet_head {
             let logits = predict_logits(&final_model, set, eval_batch, &device)?;
             Ok(metrics::Predictions::new(head.expected_probabilities(&logits, k), set.len(), k)?)
         } else {

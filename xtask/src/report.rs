@@ -51,13 +51,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// How a run's logits become predictions: softmax, or a Dirichlet head.
-fn output_of(run: &PlannedRun) -> Option<DirichletHead> {
-    let d = run.exp.distill.as_ref()?;
-    match d.method.as_str() {
-        "end2" => Some(DirichletHead::EXP),
-        "proxy_end2" => Some(DirichletHead::exp_plus(d.model_offset)),
-        _ => None,
+/// How a run's logits become predictions: softmax (`None`), or its method's Dirichlet head.
+fn output_of(run: &PlannedRun) -> Result<Option<DirichletHead>> {
+    match &run.exp.distill {
+        Some(d) => Ok(d.method()?.dirichlet_head()),
+        None => Ok(None),
     }
 }
 
@@ -152,7 +150,7 @@ enum Unit<'a> {
 impl Unit<'_> {
     fn score(&self, set: &str) -> Result<Scored> {
         match self {
-            Unit::Run(r) => score_single(&r.dir, set, output_of(r)),
+            Unit::Run(r) => score_single(&r.dir, set, output_of(r)?),
             Unit::Ensemble(dirs) => score_ensemble(dirs, set),
         }
     }

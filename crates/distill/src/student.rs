@@ -58,7 +58,7 @@ pub enum Method {
 impl Method {
     /// Whether the student outputs Dirichlet concentrations rather than class logits.
     pub fn is_dirichlet(&self) -> bool {
-        matches!(self, Method::EnD2 { .. } | Method::ProxyEnD2 { .. })
+        self.dirichlet_head().is_some()
     }
 
     /// How the student's logits become Dirichlet concentrations, for a Dirichlet student.
