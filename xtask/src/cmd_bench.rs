@@ -177,14 +177,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return write_json(&out, &measure_here(m, &args, &s)?);
     }
     // Fail once, here, when the backend is not compiled in (rather than once per child).
-    drop(args.backend.device()?);
+    let device = args.backend.device()?;
     let out_dir = args.out.clone().unwrap_or_else(|| repo_root().join("results").join("bench"));
     let backend = value_name(&args.backend);
     let target = value_name(&args.target);
     let stem = if args.target == Target::All { backend.clone() } else { format!("{backend}-{target}") };
-    let machine = Machine::current();
+    let machine = Machine::current(&device);
+    drop(device);
     println!(
-        "bench {target} on {backend}: {}, batch {}, {} warm-up + {} timed iterations{}; {}, {} threads{}",
+        "bench {target} on {backend}{}: {}, batch {}, {} warm-up + {} timed iterations{}; {}, {} threads{}",
+        machine.device.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
         s.arch,
         s.batch,
         s.warmup,

@@ -22,12 +22,16 @@ mod run_eval;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+const DEFAULT_LOG: &str = "warn,xtask=info,distill=info,ensembles=info,perturb=info,metrics=info,data=info";
+
 /// Distillery: train ensembles and distil them into single networks, on Burn.
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", version, about)]
 struct Cli {
-    /// Log filter (tracing-subscriber syntax), e.g. `info`, `debug`, `distill=debug`.
-    #[arg(long, global = true, default_value = "info", env = "DISTILLERY_LOG")]
+    /// Log filter (tracing-subscriber syntax), e.g. `info`, `debug`, `distill=debug`. The
+    /// default shows this project's events at `info` and other crates' (Burn, CubeCL's
+    /// autotuner, wgpu) only from `warn` up.
+    #[arg(long, global = true, default_value = DEFAULT_LOG, env = "DISTILLERY_LOG")]
     log: String,
     #[command(subcommand)]
     command: Command,

@@ -1,7 +1,8 @@
 //! Same code on Vulkan: a tiny BatchEnsemble ResNet with fixed weights gives the same training
 //! forward outputs, parameter gradients and input gradient on `wgpu` as on `flex`, the same
-//! inference outputs (BatchNorm running statistics updated by that forward) and the same
-//! LatentBE-merged network outputs.
+//! training outputs after one SGD step (Nesterov, weight decay), the same inference outputs
+//! (BatchNorm running statistics updated by those forwards) and the same LatentBE-merged
+//! network outputs. Larger shapes are `#[ignore]`d (minutes on a software driver).
 //!
 //! Compiled only with the test feature that builds the wgpu backend in, and it needs a Vulkan
 //! (or Metal/DX12) driver; CI installs Mesa's software Vulkan (lavapipe):
@@ -20,7 +21,9 @@
 #![cfg(feature = "test-wgpu")]
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ensembles::{
@@ -28,10 +31,23 @@ use ensembles::{
     to_safetensors_bytes,
 };
 
-const MEMBERS: usize = 2;
-const BATCH: usize = 3;
-const SIDE: usize = 8;
 const CLASSES: usize = 10;
+
+/// A network and batch shape to compare.
+#[derive(Clone, Copy)]
+struct Case {
+    /// CIFAR ResNet depth.
+    depth: usize,
+    /// BatchEnsemble members (1: plain network).
+    members: usize,
+    /// Images per (untiled) batch.
+    batch: usize,
+    /// Image side.
+    side: usize,
+}
+
+/// The CI case: tiny, so lavapipe compiles few shaders.
+const TINY_BE: Case = Case { depth: 8, members: 2, batch: 3, side: 8 };
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().unwrap()
@@ -48,19 +64,108 @@ fn assert_close(a: &[f32], b: &[f32], rtol: f32, what: &str) {
     assert!(worst <= tol, "{what}: max |wgpu - flex| = {worst:e} > {tol:e} (max |flex| = {scale:e})");
 }
 
-fn config() -> BackboneConfig {
-    BackboneConfig::new(Arch::ResNet { depth: 8 }).with_batch_ensemble(Some(
-        BatchEnsembleConfig::new(MEMBERS)
-            .with_bias(BiasMode::PerMember)
-            .with_fast_init(FastInit::Normal { mean: 1.0, std: 0.5 }),
-    ))
-}
+impl Case {
+    fn config(&self) -> BackboneConfig {
+        let cfg = BackboneConfig::new(Arch::ResNet { depth: self.depth });
+        if self.members == 1 {
+            return cfg;
+        }
+        cfg.with_batch_ensemble(Some(
+            BatchEnsembleConfig::new(self.members)
+                .with_bias(BiasMode::PerMember)
+                .with_fast_init(FastInit::Normal { mean: 1.0, std: 0.5 }),
+        ))
+    }
 
-/// The same weights on `device`, loaded from safetensors bytes.
-fn load(bytes: &[u8], device: &Device) -> Backbone {
-    let mut model = config().init(device).unwrap();
-    from_safetensors_bytes(&mut model, bytes.to_vec()).unwrap();
-    model
+    /// The same weights on `device`, loaded from safetensors bytes.
+    fn load(&self, bytes: &[u8], device: &Device) -> Backbone {
+        let mut model = self.config().init(device).unwrap();
+        from_safetensors_bytes(&mut model, bytes.to_vec()).unwrap();
+        model
+    }
+
+    fn images(&self, x: &[f32], device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(x.to_vec(), [self.batch, 3, self.side, self.side]), device)
+    }
+
+    /// One training forward/backward on `device`'s autodiff twin, one SGD step (Nesterov
+    /// 0.9, weight decay 5e-4, lr 0.1, as the training protocol), the training forward of the
+    /// updated network, then inference with the updated BatchNorm statistics and the
+    /// LatentBE-merged network on `device`.
+    fn run(&self, bytes: &[u8], x: &[f32], c: &[f32], device: &Device) -> Outputs {
+        let ad = device.clone().autodiff();
+        let model = self.load(bytes, &ad);
+        let x_ad = self.images(x, &ad).require_grad();
+        let c_ad = Tensor::<2>::from_data(TensorData::new(c.to_vec(), [self.members * self.batch, CLASSES]), &ad);
+        let objective = |model: &Backbone, x: Tensor<4>| {
+            let logits = model.forward(tile(x, self.members)); // [M*B, K]
+            let loss = (log_softmax(logits.clone(), 1) * c_ad.clone()).sum();
+            (logits, loss)
+        };
+        let (logits, loss) = objective(&model, x_ad.clone());
+        let mut grads = loss.backward();
+        let input_grad = host(x_ad.grad(&grads).expect("input gradient"));
+        let params = GradientsParams::from_module(&mut grads, &model);
+        let mut collect = CollectGrads { grads: &params, out: Vec::new() };
+        model.visit(&mut collect);
+        let param_grads = collect.out;
+
+        let momentum = MomentumConfig::new().with_momentum(0.9).with_dampening(0.0).with_nesterov(true);
+        let mut sgd = SgdConfig::new().with_momentum(Some(momentum)).with_weight_decay(Some(WeightDecayConfig::new(5e-4))).init();
+        let model = sgd.step(0.1, model, params);
+        let (stepped, _) = objective(&model, self.images(x, &ad));
+
+        let eval = model.valid();
+        let x_plain = self.images(x, device);
+        let eval_logits = host(eval.forward(tile(x_plain.clone(), self.members)));
+        let merged_logits = host(eval.merge(MergeRule::FactorMean).unwrap().forward(x_plain));
+        Outputs {
+            train_logits: host(logits),
+            input_grad,
+            param_grads,
+            stepped_logits: host(stepped),
+            eval_logits,
+            merged_logits,
+        }
+    }
+
+    /// Compare wgpu against flex on this case.
+    fn check(&self) {
+        let flex = Device::flex();
+        flex.seed(11);
+        let bytes = to_safetensors_bytes(&self.config().init(&flex).unwrap()).unwrap();
+        let x = host(Tensor::<4>::random([self.batch, 3, self.side, self.side], Distribution::Uniform(0.0, 1.0), &flex));
+        let c = host(Tensor::<2>::random([self.members * self.batch, CLASSES], Distribution::Normal(0.0, 1.0), &flex));
+
+        let want = self.run(&bytes, &x, &c, &flex);
+        let wgpu = Device::wgpu(Default::default());
+        eprintln!("wgpu adapter: {}", wgpu.identity().map(|i| i.name).unwrap_or_default());
+        let got = self.run(&bytes, &x, &c, &wgpu);
+
+        // The reference itself must be informative: distinct members, non-zero gradients.
+        if self.members > 1 {
+            let (m0, m1) = want.train_logits.split_at(self.batch * CLASSES);
+            assert!(m0.iter().zip(m1).any(|(a, b)| (a - b).abs() > 1e-3), "BE members identical: weak test");
+        }
+        assert!(want.input_grad.iter().any(|g| g.abs() > 0.0));
+
+        // Measured on lavapipe (Mesa 22, AVX-512 host), tiny case: worst differences 3e-7 ..
+        // 1.5e-6 of the tensor's scale for logits, the input gradient and all 39 parameter
+        // gradients; 2e-5 leaves a ×10 margin and still fails on any real disagreement (a
+        // wrong kernel is off by O(1)).
+        const RTOL: f32 = 2e-5;
+        assert_close(&got.train_logits, &want.train_logits, RTOL, "training logits");
+        assert_close(&got.input_grad, &want.input_grad, RTOL, "input gradient");
+        assert_eq!(got.param_grads.len(), want.param_grads.len(), "number of parameter gradients");
+        assert!(want.param_grads.len() >= 20, "only {} parameter gradients", want.param_grads.len());
+        for (i, (g, w)) in got.param_grads.iter().zip(&want.param_grads).enumerate() {
+            assert!(w.iter().any(|v| *v != 0.0), "parameter {i}: zero gradient on flex");
+            assert_close(g, w, RTOL, &format!("gradient of parameter {i} (visiting order)"));
+        }
+        assert_close(&got.stepped_logits, &want.stepped_logits, RTOL, "training logits after one SGD step");
+        assert_close(&got.eval_logits, &want.eval_logits, RTOL, "inference logits");
+        assert_close(&got.merged_logits, &want.merged_logits, RTOL, "LatentBE merged logits");
+    }
 }
 
 /// Every float parameter's gradient, in visiting order (the same order for both models).
@@ -81,61 +186,35 @@ struct Outputs {
     train_logits: Vec<f32>,
     input_grad: Vec<f32>,
     param_grads: Vec<Vec<f32>>,
+    stepped_logits: Vec<f32>,
     eval_logits: Vec<f32>,
     merged_logits: Vec<f32>,
 }
 
-/// One training forward/backward on `device`'s autodiff twin, then inference with the updated
-/// BatchNorm statistics and the LatentBE-merged network on `device`.
-fn run(bytes: &[u8], x: &[f32], c: &[f32], device: &Device) -> Outputs {
-    let ad = device.clone().autodiff();
-    let model = load(bytes, &ad);
-    let x_ad = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [BATCH, 3, SIDE, SIDE]), &ad).require_grad();
-    let logits = model.forward(tile(x_ad.clone(), MEMBERS)); // [M*B, K]
-    let c_ad = Tensor::<2>::from_data(TensorData::new(c.to_vec(), [MEMBERS * BATCH, CLASSES]), &ad);
-    let loss = (log_softmax(logits.clone(), 1) * c_ad).sum();
-    let mut grads = loss.backward();
-    let input_grad = host(x_ad.grad(&grads).expect("input gradient"));
-    let params = GradientsParams::from_module(&mut grads, &model);
-    let mut collect = CollectGrads { grads: &params, out: Vec::new() };
-    model.visit(&mut collect);
-
-    let eval = model.valid();
-    let x_plain = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [BATCH, 3, SIDE, SIDE]), device);
-    let eval_logits = host(eval.forward(tile(x_plain.clone(), MEMBERS)));
-    let merged_logits = host(eval.merge(MergeRule::FactorMean).unwrap().forward(x_plain));
-    Outputs { train_logits: host(logits), input_grad, param_grads: collect.out, eval_logits, merged_logits }
-}
-
 #[test]
 fn batch_ensemble_resnet_matches_flex_on_wgpu() {
-    let flex = Device::flex();
-    flex.seed(11);
-    let bytes = to_safetensors_bytes(&config().init(&flex).unwrap()).unwrap();
-    let x = host(Tensor::<4>::random([BATCH, 3, SIDE, SIDE], Distribution::Uniform(0.0, 1.0), &flex));
-    let c = host(Tensor::<2>::random([MEMBERS * BATCH, CLASSES], Distribution::Normal(0.0, 1.0), &flex));
+    TINY_BE.check();
+}
 
-    let want = run(&bytes, &x, &c, &flex);
-    let got = run(&bytes, &x, &c, &Device::wgpu(Default::default()));
+/// The benchmark's shape (plain ResNet-20, batch 128, 32x32), where `bench train --backend
+/// wgpu` saw a NaN loss on the second step. FAILS on lavapipe (Mesa 22.3.6, Burn 0.22.1):
+/// the training logits are off by 7e16 already in the first forward pass, identically with
+/// `CUBECL_AUTOTUNE_LEVEL=minimal`; see issue 5's notes. Minutes on lavapipe: not run in CI.
+#[test]
+#[ignore = "slow on a software Vulkan driver; run with --ignored"]
+fn resnet20_bench_shape_matches_flex_on_wgpu() {
+    Case { depth: 20, members: 1, batch: 128, side: 32 }.check();
+}
 
-    // The reference itself must be informative: distinct members, non-zero gradients.
-    let (m0, m1) = want.train_logits.split_at(BATCH * CLASSES);
-    assert!(m0.iter().zip(m1).any(|(a, b)| (a - b).abs() > 1e-3), "BE members identical: weak test");
-    assert!(want.input_grad.iter().any(|g| g.abs() > 0.0));
-
-    // Measured on lavapipe (Mesa 22, AVX-512 host): worst differences 3e-7 .. 1.5e-6 of the
-    // tensor's scale for logits, the input gradient and all 39 parameter gradients; 2e-5
-    // leaves a ×10 margin and still fails on any real disagreement (a wrong kernel is off
-    // by O(1)).
-    const RTOL: f32 = 2e-5;
-    assert_close(&got.train_logits, &want.train_logits, RTOL, "training logits");
-    assert_close(&got.eval_logits, &want.eval_logits, RTOL, "inference logits");
-    assert_close(&got.merged_logits, &want.merged_logits, RTOL, "LatentBE merged logits");
-    assert_close(&got.input_grad, &want.input_grad, RTOL, "input gradient");
-    assert_eq!(got.param_grads.len(), want.param_grads.len(), "number of parameter gradients");
-    assert!(want.param_grads.len() >= 20, "only {} parameter gradients", want.param_grads.len());
-    for (i, (g, w)) in got.param_grads.iter().zip(&want.param_grads).enumerate() {
-        assert!(w.iter().any(|v| *v != 0.0), "parameter {i}: zero gradient on flex");
-        assert_close(g, w, RTOL, &format!("gradient of parameter {i} (visiting order)"));
+/// Smaller shapes that pass on lavapipe (3–7 minutes): they bracket the failing one above.
+#[test]
+#[ignore = "slow on a software Vulkan driver; run with --ignored"]
+fn resnet8_shapes_match_flex_on_wgpu() {
+    for case in [
+        Case { depth: 8, members: 1, batch: 128, side: 8 },
+        Case { depth: 8, members: 1, batch: 3, side: 32 },
+        Case { depth: 8, members: 1, batch: 32, side: 16 },
+    ] {
+        case.check();
     }
 }

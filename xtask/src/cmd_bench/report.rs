@@ -203,6 +203,13 @@ pub struct Machine {
     pub git_dirty: Option<bool>,
     /// Date of the run, UTC, ISO 8601.
     pub date_utc: String,
+    /// The compute device as Burn names it (the adapter for wgpu/vulkan/cuda, e.g. Mesa's
+    /// `llvmpipe (LLVM …)` for software Vulkan); `None` for flex, which runs on the CPU above.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Cargo features of this binary that change kernels (`flex`, `wgpu`, `x86-v4`, …).
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 fn cpu_model() -> String {
@@ -249,8 +256,8 @@ pub fn format_utc(secs: u64) -> String {
 }
 
 impl Machine {
-    /// Describe this machine and checkout.
-    pub fn current() -> Self {
+    /// Describe this machine, checkout and the device the figures run on.
+    pub fn current(device: &burn::tensor::Device) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         Self {
             cpu_model: cpu_model(),
@@ -262,8 +269,33 @@ impl Machine {
             git_commit: git(&["rev-parse", "HEAD"]),
             git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
             date_utc: format_utc(now),
+            device: device_name(device),
+            features: compiled_features(),
         }
     }
+}
+
+/// The adapter name of a CubeCL device (wgpu, vulkan, cuda); flex has none.
+#[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+fn device_name(device: &burn::tensor::Device) -> Option<String> {
+    device.identity().map(|i| i.name)
+}
+
+#[cfg(not(any(feature = "wgpu", feature = "vulkan", feature = "cuda")))]
+fn device_name(_device: &burn::tensor::Device) -> Option<String> {
+    None
+}
+
+/// The kernel-relevant cargo features compiled into this binary.
+fn compiled_features() -> Vec<String> {
+    let all = [
+        ("flex", cfg!(feature = "flex")),
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("vulkan", cfg!(feature = "vulkan")),
+        ("cuda", cfg!(feature = "cuda")),
+        ("x86-v4", cfg!(feature = "x86-v4")),
+    ];
+    all.iter().filter(|(_, on)| *on).map(|(f, _)| f.to_string()).collect()
 }
 
 /// The resolved settings of a run.
@@ -399,6 +431,12 @@ pub fn markdown(r: &Report) -> String {
         "{}: {}, {} logical CPUs, {} compute threads, Burn {}{commit}.\n",
         m.date_utc, m.cpu_model, m.logical_cpus, m.threads, m.burn_version
     );
+    if let Some(d) = &m.device {
+        let _ = writeln!(out, "Device: {d}.\n");
+    }
+    if !m.features.is_empty() {
+        let _ = writeln!(out, "Compiled-in features: {}.\n", m.features.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "));
+    }
     let _ = writeln!(
         out,
         "`{}`, batch {} (BatchEnsembles see it tiled to {}), M = {}; {} warm-up then {} timed iterations per figure (median, min–max, IQR); seed {}{}.\n",
