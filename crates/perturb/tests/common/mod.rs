@@ -49,14 +49,25 @@ fn warm_running_stats(model: &Backbone, seed: u64, device: &Device) {
     }
 }
 
+/// Serialises seeding + initialisation. The device's random generator is shared by every
+/// test of a binary, and the tests run in parallel threads: without this, two tests' weight
+/// draws interleave and the networks differ from run to run (a finite-difference check then
+/// fails now and then, when a different network puts a ReLU kink inside the step).
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded_init(members: Option<usize>, seed: u64, device: &Device) -> Backbone {
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    config(members).init(device).unwrap()
+}
+
 /// `m` plain ResNet-8 members, each with its own seed, on the autodiff device, in training
 /// mode, with warmed running statistics.
 pub fn deep_ensemble(m: usize, seed: u64) -> Vec<Backbone> {
     let device = ad();
     (0..m)
         .map(|k| {
-            device.seed(seed + k as u64);
-            let net = config(None).init(&device).unwrap();
+            let net = seeded_init(None, seed + k as u64, &device);
             warm_running_stats(&net, seed + k as u64, &device);
             net
         })
@@ -66,8 +77,7 @@ pub fn deep_ensemble(m: usize, seed: u64) -> Vec<Backbone> {
 /// A BatchEnsemble ResNet-8 of `m` members (fast weights N(1, 0.5²) so members differ).
 pub fn batch_ensemble(m: usize, seed: u64) -> Backbone {
     let device = ad();
-    device.seed(seed);
-    let net = config(Some(m)).init(&device).unwrap();
+    let net = seeded_init(Some(m), seed, &device);
     warm_running_stats(&net, seed, &device);
     net
 }
