@@ -273,3 +273,42 @@ fn large_activation_ops_match_flex_on_wgpu() {
 fn resnet8_bench_batch_matches_flex_on_wgpu() {
     Case { depth: 8, members: 1, batch: 128, side: 32 }.check();
 }
+
+/// A short op sequence at the failing size: conv → batch-norm arithmetic (batch statistics)
+/// → ReLU → conv, forward only. Narrows the ResNet failure to sequences (fusion) or not.
+#[test]
+#[ignore = "diagnosis of the ResNet-20 failure; run with --ignored"]
+fn large_activation_sequence_matches_flex_on_wgpu() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let shape = [128, 16, 32, 32];
+    let flex = Device::flex();
+    flex.seed(6);
+    let x = host(Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), &flex));
+    let w = host(Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 0.1), &flex));
+    let run = |device: &Device| -> Vec<(&'static str, Vec<f32>)> {
+        let x = Tensor::<4>::from_data(TensorData::new(x.clone(), shape), device);
+        let w = Tensor::<4>::from_data(TensorData::new(w.clone(), [16, 16, 3, 3]), device);
+        let opts = || ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let h = conv2d(x, w.clone(), None, opts());
+        let mean = h.clone().mean_dim(0).mean_dim(2).mean_dim(3); // [1, C, 1, 1]
+        let centred = h.clone() - mean;
+        let var = centred.clone().powi_scalar(2).mean_dim(0).mean_dim(2).mean_dim(3);
+        let bn = centred / (var + 1e-5).sqrt();
+        let a = relu(bn);
+        let out = conv2d(a.clone(), w, None, opts());
+        vec![("conv", host(h)), ("conv_bn_relu", host(a)), ("conv_bn_relu_conv", host(out))]
+    };
+    let want = run(&flex);
+    let got = run(&Device::wgpu(Default::default()));
+    let mut bad = Vec::new();
+    for ((name, g), (_, w)) in got.iter().zip(&want) {
+        let ok = std::panic::catch_unwind(|| assert_close(g, w, 2e-5, name)).is_ok();
+        eprintln!("SEQ {name}: {}", if ok { "ok" } else { "DIFFERS" });
+        if !ok {
+            bad.push(*name);
+        }
+    }
+    assert!(bad.is_empty(), "sequences differing on wgpu: {bad:?}");
+}
