@@ -176,7 +176,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let out = args.child_out.clone().context("--measure needs --child-out")?;
         return write_json(&out, &measure_here(m, &args, &s)?);
     }
-    // Fail once, here, when the backend is not compiled in (rather than once per child).
+    // Fail once, here, when the backend is not compiled in (rather than once per child); the
+    // device also gives the report its adapter name.
     let device = args.backend.device()?;
     let out_dir = args.out.clone().unwrap_or_else(|| repo_root().join("results").join("bench"));
     let backend = value_name(&args.backend);

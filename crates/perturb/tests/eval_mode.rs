@@ -17,8 +17,9 @@ use rand::rngs::StdRng;
 
 #[test]
 fn batch_norm_copy_from_valid_uses_running_statistics_on_autodiff_input() {
+    // No `device.seed`: BatchNorm initialises to constants, and reseeding flex's global
+    // generator would disturb networks other tests of this binary draw in parallel.
     let device = ad();
-    device.seed(3);
     let bn = BatchNormConfig::new(C).init(&device);
     // Training-mode forwards on the autodiff device move the running statistics.
     for s in 0..3 {

@@ -49,16 +49,33 @@ fn warm_running_stats(model: &Backbone, seed: u64, device: &Device) {
     }
 }
 
-/// Serialises seeding + initialisation. The device's random generator is shared by every
-/// test of a binary, and the tests run in parallel threads: without this, two tests' weight
-/// draws interleave and the networks differ from run to run (a finite-difference check then
-/// fails now and then, when a different network puts a ReLU kink inside the step).
+/// Serialises seeding + initialisation. flex's random generator is one global, shared by
+/// every test of a binary, and the tests run in parallel threads: without this, two tests'
+/// weight draws interleave and the networks differ from run to run (a finite-difference check
+/// then fails now and then, when a different network puts a ReLU kink inside the step).
 static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Forces every float parameter's initial value: Burn draws it lazily, at first use.
+struct Materialise;
+
+impl burn::module::ModuleVisitor for Materialise {
+    fn visit_float<const N: usize>(&mut self, param: &burn::module::Param<Tensor<N>>) {
+        let _ = param.val();
+    }
+}
+
+/// Seed, build and warm a network; the seeding and every parameter draw happen under
+/// [`INIT`] (parameters are materialised there, not at their first use in a later forward).
 fn seeded_init(members: Option<usize>, seed: u64, device: &Device) -> Backbone {
-    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    config(members).init(device).unwrap()
+    let net = {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        let net = config(members).init(device).unwrap();
+        net.visit(&mut Materialise);
+        net
+    };
+    warm_running_stats(&net, seed, device);
+    net
 }
 
 /// `m` plain ResNet-8 members, each with its own seed, on the autodiff device, in training
@@ -66,20 +83,14 @@ fn seeded_init(members: Option<usize>, seed: u64, device: &Device) -> Backbone {
 pub fn deep_ensemble(m: usize, seed: u64) -> Vec<Backbone> {
     let device = ad();
     (0..m)
-        .map(|k| {
-            let net = seeded_init(None, seed + k as u64, &device);
-            warm_running_stats(&net, seed + k as u64, &device);
-            net
-        })
+        .map(|k| seeded_init(None, seed + k as u64, &device))
         .collect()
 }
 
 /// A BatchEnsemble ResNet-8 of `m` members (fast weights N(1, 0.5²) so members differ).
 pub fn batch_ensemble(m: usize, seed: u64) -> Backbone {
     let device = ad();
-    let net = seeded_init(Some(m), seed, &device);
-    warm_running_stats(&net, seed, &device);
-    net
+    seeded_init(Some(m), seed, &device)
 }
 
 /// Eval-mode logits `[M][B][K]` as f64, computed on the plain device with `valid()`.
