@@ -19,6 +19,15 @@ mod report;
 mod reproduce;
 mod run_eval;
 
+/// The process-wide allocator. Burn's CPU backend allocates and frees multi-megabyte
+/// activation, im2col and gradient buffers on every training step; glibc's malloc serves those
+/// with fresh `mmap`s and unmaps them on free, so each step pays for page faults and the
+/// kernel zeroing every page again (about a quarter of a flex ResNet-20 train step in `perf`).
+/// mimalloc keeps freed memory for reuse. docs/perf-levers.md has the measurements.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
