@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -65,6 +65,11 @@ impl ModuleOps<Flex> for Flex {
         bias: Option<FloatTensor<Flex>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        // Distillery patch (PATCH.md): f32/f64 through conv_backward.rs' per-image im2col + GEMM,
+        // which takes per-side padding directly.
+        if matches!(x.dtype(), DType::F32 | DType::F64) {
+            return conv_backward::conv2d(x, weight, bias, &options);
+        }
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
@@ -72,6 +77,78 @@ impl ModuleOps<Flex> for Flex {
             DType::F16 => conv::conv2d_f16(x, weight, bias, &options),
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
+        }
+    }
+
+    // Distillery patch (PATCH.md): direct im2col + GEMM backward kernels in place of Burn's
+    // generic defaults (dims swap + forward conv for the weight, transposed conv for the input).
+    fn conv2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        let weight_shape = weight.layout().shape().clone();
+        match x.dtype() {
+            DType::F32 | DType::F64 => {
+                conv_backward::conv2d_weight_backward(x, weight_shape, output_grad, &options)
+            }
+            DType::F16 => {
+                use burn_std::f16;
+                let grad = conv_backward::conv2d_weight_backward(
+                    cast_to_f32(x, f16::to_f32),
+                    weight_shape,
+                    cast_to_f32(output_grad, f16::to_f32),
+                    &options,
+                );
+                cast_from_f32(grad, f16::from_f32)
+            }
+            DType::BF16 => {
+                use burn_std::bf16;
+                let grad = conv_backward::conv2d_weight_backward(
+                    cast_to_f32(x, bf16::to_f32),
+                    weight_shape,
+                    cast_to_f32(output_grad, bf16::to_f32),
+                    &options,
+                );
+                cast_from_f32(grad, bf16::from_f32)
+            }
+            dtype => panic!("conv2d_weight_backward: unsupported dtype {:?}", dtype),
+        }
+    }
+
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        let x_shape = x.layout().shape().clone();
+        match weight.dtype() {
+            DType::F32 | DType::F64 => {
+                conv_backward::conv2d_x_backward(x_shape, weight, output_grad, &options)
+            }
+            DType::F16 => {
+                use burn_std::f16;
+                let grad = conv_backward::conv2d_x_backward(
+                    x_shape,
+                    cast_to_f32(weight, f16::to_f32),
+                    cast_to_f32(output_grad, f16::to_f32),
+                    &options,
+                );
+                cast_from_f32(grad, f16::from_f32)
+            }
+            DType::BF16 => {
+                use burn_std::bf16;
+                let grad = conv_backward::conv2d_x_backward(
+                    x_shape,
+                    cast_to_f32(weight, bf16::to_f32),
+                    cast_to_f32(output_grad, bf16::to_f32),
+                    &options,
+                );
+                cast_from_f32(grad, bf16::from_f32)
+            }
+            dtype => panic!("conv2d_x_backward: unsupported dtype {:?}", dtype),
         }
     }
 
