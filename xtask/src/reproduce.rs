@@ -304,8 +304,9 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
     Ok(status)
 }
 
-/// Rough training time on this project's 2-core machine (flex): measured ResNet-8 train
-/// throughput ~375 img/s, ResNet-20 ~113, scaled by depth for others; an eval-mode teacher
+/// Rough training time on this project's 2-core machine (flex with the patched convolution
+/// kernels and mimalloc, `bench train`): measured ResNet-8 train throughput ~760 img/s,
+/// ResNet-20 ~235, ResNet-32 ~155, WRN-16-4 ~50, others interpolated; an eval-mode teacher
 /// forward costs ~1/4 of a train step; BE-M students cost M; ODS/ConfODS add one teacher
 /// forward+backward; TDiv-SDiv measured 1.79x a KD + LatentBE step.
 pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status) -> f64 {
@@ -316,15 +317,15 @@ pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status)
     };
     let arch = exp.model.arch.as_str();
     let base_ips = match arch {
-        "resnet8" => 375.0,
-        "resnet14" => 220.0,
-        "resnet20" => 113.0,
-        "resnet32" => 70.0,
-        "resnet44" => 51.0,
-        "resnet56" => 40.0,
-        a if a.starts_with("wrn-16") => 40.0,
-        a if a.starts_with("wrn-28") => 12.0,
-        _ => 60.0,
+        "resnet8" => 760.0,
+        "resnet14" => 420.0,
+        "resnet20" => 235.0,
+        "resnet32" => 155.0,
+        "resnet44" => 110.0,
+        "resnet56" => 85.0,
+        a if a.starts_with("wrn-16") => 50.0,
+        a if a.starts_with("wrn-28") => 15.0,
+        _ => 100.0,
     };
     let members = exp.model.batch_ensemble.as_ref().map_or(1, |b| b.members) as f64;
     let mut cost = members;
