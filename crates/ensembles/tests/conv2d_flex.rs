@@ -20,15 +20,11 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Deterministic values in [-1, 1) (a 64-bit LCG; independent of Burn's generator).
+mod common;
+
+/// Deterministic f32 test values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    common::lcg_values(n, seed).into_iter().map(|v| v as f32).collect()
 }
 
 struct Case {
