@@ -399,6 +399,23 @@ def infer_times(torch, fn, x, warmup, steps):
     return out
 
 
+def infer_pair_times(torch, fa, fb, x, warmup, steps):
+    """`infer_times` of two networks timed alternately (`fa` first on even iterations), as
+    `xtask bench` pairs LatentBE with a plain network: drift falls on both alike."""
+    sa, sb = [], []
+    with torch.inference_mode():
+        for i in range(warmup + steps):
+            order = [(fa, sa), (fb, sb)] if i % 2 == 0 else [(fb, sb), (fa, sa)]
+            for fn, out in order:
+                start = time.perf_counter()
+                probs = fn(x).cpu().clone()
+                secs = time.perf_counter() - start
+                del probs
+                if i >= warmup:
+                    out.append(secs)
+    return sa, sb
+
+
 def loader_times(torch, args):
     """Seconds per sample of `args.batches` augmented batches, one thread."""
     g = torch.Generator().manual_seed(args.seed)
@@ -504,7 +521,12 @@ def run_measure(torch, mid, args):
         return infer_times(torch, model.predict_probs, x, args.warmup, args.steps), b, common
     if mid == "infer_latentbe":
         model = merge_factor_mean(ResNet(args.depth, MEMBERS).eval(), args.depth).eval()
-        return infer_times(torch, model.predict_probs, x, args.warmup, args.steps), b, {**common, "merge": "factor_mean", "members": MEMBERS}
+        single = ResNet(args.depth).eval()
+        latent, plain = infer_pair_times(torch, model.predict_probs, single.predict_probs, x, args.warmup, args.steps)
+        paired = {"single_median_seconds": quantile(sorted(plain), 0.5),
+                  "ratio_median": quantile(sorted(l / p for l, p in zip(latent, plain)), 0.5),
+                  "order": "alternating per iteration with a plain network of the same arch"}
+        return latent, b, {**common, "merge": "factor_mean", "members": MEMBERS, "paired": paired}
     if mid == "infer_be4":
         model = ResNet(args.depth, MEMBERS).eval()
         return infer_times(torch, model.predict_probs, x, args.warmup, args.steps), b, {**common, "members": MEMBERS, "tiled_batch": MEMBERS * b}
@@ -574,20 +596,53 @@ def checks(figures):
     def per_image(f):
         return f["seconds"]["median"] / f["images_per_iter"]
 
+    paired = get.get("infer_latentbe", {}).get("params", {}).get("paired", {}).get("ratio_median")
+    if paired is not None:
+        out.append({"id": "latentbe_over_single_inference", "value": paired, "target": "≤ 1.02", "pass": paired <= 1.02,
+                    "description": "LatentBE inference time / single-network inference time (paired, one process)"})
     for cid, num, den, desc, target, ok in [
         ("latentbe_over_single_inference", "infer_latentbe", "infer_single", "LatentBE inference time / single-network inference time", "≤ 1.02", lambda v: v <= 1.02),
         ("be4_over_single_inference", "infer_be4", "infer_single", "BE-4 inference time / single-network inference time", "≈ 4 (3.0–5.0)", lambda v: 3.0 <= v <= 5.0),
-        ("tdiv_sdiv_over_kd_step", "distill_tdiv_sdiv", "distill_kd", "TDiv-SDiv step time / KD step time", "≤ 2.0", lambda v: v <= 2.0),
+        ("tdiv_sdiv_over_kd_latentbe_step", "distill_tdiv_sdiv", "distill_kd_latentbe", "TDiv-SDiv step time / KD step time, same BE-4 student (KD + LatentBE)", "≤ 2.0", lambda v: v <= 2.0),
+        ("tdiv_sdiv_over_kd_step", "distill_tdiv_sdiv", "distill_kd", "TDiv-SDiv step time / KD step time, plain student (4x fewer student images)", "context only", None),
     ]:
+        if cid == "latentbe_over_single_inference" and paired is not None:
+            continue
         if num in get and den in get:
             v = per_image(get[num]) / per_image(get[den])
-            out.append({"id": cid, "description": desc, "value": v, "target": target, "pass": ok(v)})
+            out.append({"id": cid, "description": desc, "value": v, "target": target, "pass": ok(v) if ok else None})
     if "loader" in get:
         f = get["loader"]
         v = f["images_per_second"]["median"] / max(1, f["params"].get("threads", 1))
         out.append({"id": "loader_per_core", "description": "loader + augmentation images/s per core", "value": v,
                     "target": "≥ 20000 img/s/core", "pass": v >= 20000.0})
     return out
+
+
+def cpu_signature():
+    """As xtask's `cpu_signature`: family, model, stepping and x86-64 level of the first CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n")[0]
+    except OSError:
+        return None
+    fields = {}
+    for line in first.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            fields.setdefault(k.strip(), v.strip())
+    if "cpu family" not in fields or "model" not in fields:
+        return None
+    flags = set(fields.get("flags", "").split())
+    if {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= flags:
+        level = "x86-64-v4"
+    elif {"avx", "avx2", "bmi2", "fma", "movbe"} <= flags:
+        level = "x86-64-v3"
+    elif {"sse4_2", "popcnt", "ssse3"} <= flags:
+        level = "x86-64-v2"
+    else:
+        level = "x86-64"
+    return f"family {fields['cpu family']} model {fields['model']} stepping {fields.get('stepping', '?')}, {level}"
 
 
 def machine(torch, threads):
@@ -608,6 +663,7 @@ def machine(torch, threads):
     status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "cpu_model": cpu,
+        "cpu_signature": cpu_signature(),
         "logical_cpus": os.cpu_count(),
         "threads": threads,
         "rayon_num_threads_env": os.environ.get("RAYON_NUM_THREADS"),
@@ -695,7 +751,7 @@ def main(argv=None):
         "checks": checks(figures),
     }
     for c in report["checks"]:
-        print(f"  {c['id']:<32} {c['value']:>12.3f}   target {c['target']:<20} {'PASS' if c['pass'] else 'FAIL'}")
+        print(f"  {c['id']:<32} {c['value']:>12.3f}   target {c['target']:<20} {'-' if c['pass'] is None else 'PASS' if c['pass'] else 'FAIL'}")
     name = "pytorch.json" if args.target == "all" else f"pytorch-{args.target}.json"
     path = os.path.join(args.out, name)
     write_json_atomic(path, report)

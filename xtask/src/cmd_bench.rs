@@ -217,7 +217,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let pytorch = if pytorch_path.is_file() {
         let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&pytorch_path)?)
             .with_context(|| format!("parsing {}", pytorch_path.display()))?;
-        Some(report::compare_pytorch(&mut figures, &s, &value, &pytorch_path.display().to_string()))
+        Some(report::compare_pytorch(&mut figures, &s, &machine, &value, &pytorch_path.display().to_string()))
     } else {
         None
     };

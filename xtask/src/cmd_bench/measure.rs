@@ -243,6 +243,35 @@ impl Bench {
         Ok(out)
     }
 
+    /// Like [`Self::infer_steps`] for two networks timed alternately in one process (`a`
+    /// first on even iterations, `b` first on odd ones), so that drift of the machine's speed
+    /// falls on both alike: the seconds of `a` and of `b` per timed iteration.
+    fn infer_pairs(&self, a: impl Fn(Tensor<4>) -> Tensor<2>, b: impl Fn(Tensor<4>) -> Tensor<2>) -> Result<(Vec<f64>, Vec<f64>)> {
+        let (x, _) = self.random_batch(&self.device);
+        let time = |f: &dyn Fn(Tensor<4>) -> Tensor<2>| {
+            let start = Instant::now();
+            let probs = f(x.clone()).into_data();
+            let secs = start.elapsed().as_secs_f64();
+            std::hint::black_box(probs);
+            secs
+        };
+        let (mut sa, mut sb) = (Vec::with_capacity(self.steps), Vec::with_capacity(self.steps));
+        for i in 0..self.warmup + self.steps {
+            let (ta, tb) = if i % 2 == 0 {
+                let ta = time(&a);
+                (ta, time(&b))
+            } else {
+                let tb = time(&b);
+                (time(&a), tb)
+            };
+            if i >= self.warmup {
+                sa.push(ta);
+                sb.push(tb);
+            }
+        }
+        Ok((sa, sb))
+    }
+
     fn timed(&self, per_step: Vec<f64>) -> Vec<f64> {
         per_step.into_iter().skip(self.warmup).collect()
     }
@@ -299,7 +328,17 @@ impl Bench {
             Measure::InferLatentbe => {
                 let model = self.batch_ensemble().init(&ad)?.valid().merge(MergeRule::FactorMean)?;
                 anyhow::ensure!(model.members == 1, "merged LatentBE network has {} members", model.members);
-                (self.infer_steps(|x| model.predict_probs(x))?, b, with(serde_json::json!({"merge": "factor_mean", "members": MEMBERS})))
+                // Paired with a plain network in the same process: the check LatentBE/single
+                // (target ≤ 1.02) is a 2 % question, below the drift between two processes.
+                let single = self.plain().init(&ad)?.valid();
+                let (latent, plain) = self.infer_pairs(|x| model.predict_probs(x), |x| single.predict_probs(x))?;
+                let ratios = latent.iter().zip(&plain).map(|(l, p)| l / p).collect();
+                let paired = serde_json::json!({
+                    "single_median_seconds": super::report::Stats::of(plain).median,
+                    "ratio_median": super::report::Stats::of(ratios).median,
+                    "order": "alternating per iteration with a plain network of the same arch",
+                });
+                (latent, b, with(serde_json::json!({"merge": "factor_mean", "members": MEMBERS, "paired": paired})))
             }
             Measure::InferBe4 => {
                 let model = self.batch_ensemble().init(&ad)?.valid();
