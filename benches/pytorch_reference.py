@@ -387,26 +387,20 @@ def distill_objective(torch, teachers, method, perturbation, seed, alpha=1.0, te
 
 
 def infer_times(torch, fn, x, warmup, steps):
-    out = []
-    with torch.inference_mode():
-        for i in range(warmup + steps):
-            start = time.perf_counter()
-            probs = fn(x).cpu().clone()
-            secs = time.perf_counter() - start
-            del probs
-            if i >= warmup:
-                out.append(secs)
-    return out
+    return infer_pair_times(torch, fn, None, x, warmup, steps)[0]
 
 
 def infer_pair_times(torch, fa, fb, x, warmup, steps):
-    """`infer_times` of two networks timed alternately (`fa` first on even iterations), as
-    `xtask bench` pairs LatentBE with a plain network: drift falls on both alike."""
+    """Seconds per timed iteration of `fa` (and of `fb` if given, timed alternately with it,
+    `fa` first on even iterations, as `xtask bench` pairs LatentBE with a plain network:
+    drift falls on both alike), each including the copy of the probabilities to the host."""
     sa, sb = [], []
     with torch.inference_mode():
         for i in range(warmup + steps):
             order = [(fa, sa), (fb, sb)] if i % 2 == 0 else [(fb, sb), (fa, sa)]
             for fn, out in order:
+                if fn is None:
+                    continue
                 start = time.perf_counter()
                 probs = fn(x).cpu().clone()
                 secs = time.perf_counter() - start
