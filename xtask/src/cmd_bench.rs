@@ -16,7 +16,7 @@
 //! matching figure gets its Distillery/PyTorch throughput ratio.
 
 mod measure;
-mod report;
+pub mod report;
 
 use std::path::PathBuf;
 use std::process::Command;

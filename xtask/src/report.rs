@@ -498,27 +498,55 @@ fn profile_description(plan: &Plan) -> Option<String> {
 }
 
 /// The claims of PROTOCOLS.md, evaluated on the summary (means).
+/// The verdict on a claim that holds when every `(improvement, noise)` pair has a positive
+/// improvement (the claimed direction, in the metric's units): "holds" when each improvement
+/// also exceeds its noise — the two rows' seed standard deviations combined, √(s_a² + s_b²) —
+/// "within seed noise" when the direction is right but some gap does not, else "does not
+/// hold". With two or three seeds the std is itself rough; the rule is stated in the report.
+fn verdict(gaps: &[(f64, f64)]) -> &'static str {
+    if gaps.iter().any(|(d, _)| !(*d > 0.0)) {
+        "**does not hold**"
+    } else if gaps.iter().all(|(d, noise)| d > noise) {
+        "**holds**"
+    } else {
+        "**right direction, within seed noise**"
+    }
+}
+
 fn claims(rows: &[RowSummary]) -> Vec<String> {
-    let get = |id: &str, k: &str| rows.iter().find(|r| r.id == id && r.n > 0).and_then(|r| r.metrics.get(k)).map(|v| v[0]);
+    let get = |id: &str, k: &str| rows.iter().find(|r| r.id == id && r.n > 0).and_then(|r| r.metrics.get(k)).copied();
+    // Improvement of `a` over `b` (higher is better when `up`), and the combined seed std.
+    let gap = |[a, sa]: [f64; 2], [b, sb]: [f64; 2], up: bool| (if up { a - b } else { b - a }, sa.hypot(sb));
     let mut out = Vec::new();
-    let verdict = |ok: bool| if ok { "**holds**" } else { "**does not hold**" };
     match (get("kd-latentbe", "acc"), get("kd", "acc"), get("kd-latentbe", "nll"), get("kd", "nll")) {
         (Some(la), Some(ka), Some(ln), Some(kn)) => out.push(format!(
-            "KD + LatentBE beats KD on ACC and NLL: {} (ACC {la:.2} vs {ka:.2}, NLL {ln:.3} vs {kn:.3}).",
-            verdict(la > ka && ln < kn)
+            "KD + LatentBE beats KD on ACC and NLL: {} (ACC {:.2} vs {:.2}, NLL {:.3} vs {:.3}).",
+            verdict(&[gap(la, ka, true), gap(ln, kn, false)]),
+            la[0],
+            ka[0],
+            ln[0],
+            kn[0]
         )),
         _ => out.push("KD + LatentBE vs KD: not all runs are finished.".into()),
     }
     for other in ["kd-latentbe", "conf-ods"] {
         match (get("tdiv-sdiv", "nll"), get(other, "nll"), get("tdiv-sdiv", "ece"), get(other, "ece")) {
             (Some(tn), Some(on), Some(te), Some(oe)) => out.push(format!(
-                "TDiv-SDiv lowers NLL and ECE below {other}: {} (NLL {tn:.3} vs {on:.3}, ECE {te:.3} vs {oe:.3}).",
-                verdict(tn < on && te < oe)
+                "TDiv-SDiv lowers NLL and ECE below {other}: {} (NLL {:.3} vs {:.3}, ECE {:.3} vs {:.3}).",
+                verdict(&[gap(tn, on, false), gap(te, oe, false)]),
+                tn[0],
+                on[0],
+                te[0],
+                oe[0]
             )),
             _ => out.push(format!("TDiv-SDiv vs {other}: not all runs are finished.")),
         }
     }
     out.push("The single-pass LatentBE student costs one backbone forward pass: it is saved as the merged plain network (see `cargo xtask bench`).".into());
+    out.push(
+        "Rule: a claim holds when every gap is in the claimed direction and larger than √(s₁² + s₂²) of the two rows' seed standard deviations; in the right direction but not larger, it is within seed noise."
+            .into(),
+    );
     out
 }
 
@@ -532,5 +560,47 @@ fn hardware() -> String {
         .ok()
         .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
         .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0));
+    let signature = std::fs::read_to_string("/proc/cpuinfo").ok().as_deref().and_then(crate::cmd_bench::report::cpu_signature);
+    let cpu = signature.map_or(cpu.clone(), |sig| format!("{cpu} ({sig})"));
     format!("{cpu}, {cores} cores available, {mem} RAM, backend flex (CPU) unless the runs say otherwise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, metrics: &[(&str, [f64; 2])]) -> RowSummary {
+        RowSummary {
+            id: id.into(),
+            label: id.into(),
+            n: 2,
+            planned: 2,
+            metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            published: None,
+        }
+    }
+
+    #[test]
+    fn claims_weigh_gaps_against_seed_noise() {
+        // Means ± std of results/cifar10-cpu/summary.json (cpu profile, 2 seeds), rounded.
+        let rows = [
+            row("kd", &[("acc", [64.31, 0.11]), ("nll", [0.984, 0.001])]),
+            row("kd-latentbe", &[("acc", [65.19, 0.07]), ("nll", [0.966, 0.005]), ("ece", [0.035, 0.001])]),
+            row("conf-ods", &[("nll", [0.977, 0.014]), ("ece", [0.043, 0.001])]),
+            row("tdiv-sdiv", &[("nll", [0.976, 0.004]), ("ece", [0.041, 0.002])]),
+        ];
+        let c = claims(&rows);
+        // ACC +0.88 > √(.11² + .07²) = .13 and NLL .018 > .005: holds.
+        assert!(c[0].starts_with("KD + LatentBE beats KD on ACC and NLL: **holds**"), "{}", c[0]);
+        // NLL higher than KD + LatentBE: wrong direction.
+        assert!(c[1].contains("below kd-latentbe: **does not hold**"), "{}", c[1]);
+        // NLL .001 lower than ConfODS, noise √(.004² + .014²) = .015; ECE .002 vs .0022.
+        assert!(c[2].contains("below conf-ods: **right direction, within seed noise**"), "{}", c[2]);
+        assert!(c[2].contains("NLL 0.976 vs 0.977, ECE 0.041 vs 0.043"), "{}", c[2]);
+        // Clear gaps hold; a missing row is reported as unfinished.
+        let clear = [row("tdiv-sdiv", &[("nll", [0.90, 0.004]), ("ece", [0.020, 0.002])]), rows[2].clone()];
+        assert!(claims(&clear)[2].contains("below conf-ods: **holds**"), "{:?}", claims(&clear));
+        assert!(claims(&clear)[0].contains("not all runs are finished"));
+        assert_eq!(verdict(&[(f64::NAN, 0.0)]), "**does not hold**");
+    }
 }

@@ -304,8 +304,8 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
     Ok(status)
 }
 
-/// Rough training time on this project's 2-core machine (flex with the patched convolution
-/// kernels and mimalloc, `bench train`): measured ResNet-8 train throughput ~760 img/s,
+/// Rough training time on the reference machine ([`REFERENCE_RESNET20_IPS`]; `run` scales it
+/// by [`calibration`]) (flex with the patched convolution kernels and mimalloc, `bench train`): measured ResNet-8 train throughput ~760 img/s,
 /// ResNet-20 ~235, ResNet-32 ~155, WRN-16-4 ~50, others interpolated; an eval-mode teacher
 /// forward costs ~1/4 of a train step; BE-M students cost M; ODS/ConfODS add one teacher
 /// forward+backward; TDiv-SDiv measured 1.79x a KD + LatentBE step.
@@ -345,6 +345,55 @@ pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status)
     epochs * images * cost / base_ips
 }
 
+/// ResNet-20 (batch 128) train-step throughput, img/s, of the machine the constants of
+/// [`estimate_seconds`] were measured on (session 5: an EPYC VM, 2 threads).
+pub const REFERENCE_RESNET20_IPS: f64 = 235.0;
+
+/// How the plan's estimates are scaled to this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// This machine's speed over the reference machine's (estimates are divided by it).
+    pub factor: f64,
+    /// Where the factor comes from, for the plan's last line.
+    pub basis: String,
+}
+
+/// Scale the estimates by this machine's measured ResNet-20 train step when a flex bench
+/// report (`results/bench/flex.json` or `flex-train.json`, batch 128) was measured on the
+/// same CPU (model name and `cpu_signature`) with the same thread count; else keep the
+/// reference machine's figures and say so. CPUs sold under one name differ several-fold
+/// (docs/perf-levers.md, session 6).
+pub fn calibration(bench_dir: &Path, cpu_model: &str, cpu_signature: Option<&str>, threads: usize) -> Calibration {
+    let measured = ["flex.json", "flex-train.json"].iter().find_map(|name| {
+        let path = bench_dir.join(name);
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        let m = &r["machine"];
+        let same = cpu_signature.is_some()
+            && m["cpu_signature"].as_str() == cpu_signature
+            && m["cpu_model"].as_str() == Some(cpu_model)
+            && m["threads"].as_u64() == Some(threads as u64);
+        let shape = r["settings"]["arch"] == "resnet20" && r["settings"]["batch"] == 128;
+        let ips = r["figures"].as_array()?.iter().find(|f| f["id"] == "train_single")?["images_per_second"]["median"].as_f64()?;
+        (same && shape && ips.is_finite() && ips > 0.0).then(|| (path, ips, m["date_utc"].as_str().unwrap_or("?").to_string()))
+    });
+    match measured {
+        Some((path, ips, date)) => Calibration {
+            factor: ips / REFERENCE_RESNET20_IPS,
+            basis: format!(
+                "scaled by {:.2}: this CPU's ResNet-20 train step is {ips:.0} img/s in {} ({date}) vs {REFERENCE_RESNET20_IPS:.0} on the reference machine",
+                ips / REFERENCE_RESNET20_IPS,
+                path.display()
+            ),
+        },
+        None => Calibration {
+            factor: 1.0,
+            basis: format!(
+                "reference machine's speed (ResNet-20 train step {REFERENCE_RESNET20_IPS:.0} img/s); `cargo xtask bench train` here scales the estimates to this CPU"
+            ),
+        },
+    }
+}
+
 fn hms(s: f64) -> String {
     let s = s.round() as u64;
     format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
@@ -356,8 +405,17 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         return crate::cmd_spirals::reproduce(&args);
     }
     let (experiments, runs_dir, results_dir) = args.dirs.resolve();
-    let plan = plan(&experiments, &args.table, &args.profile, &runs_dir, &args.only, args.extras)?;
-    print_plan(&plan);
+    let mut plan = plan(&experiments, &args.table, &args.profile, &runs_dir, &args.only, args.extras)?;
+    let cal = {
+        use crate::cmd_bench::report::{cpu_model, cpu_signature};
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let bench = crate::fsx::repo_root().join("results").join("bench");
+        calibration(&bench, &cpu_model(), cpu_signature(&cpuinfo).as_deref(), rayon::current_num_threads())
+    };
+    for r in &mut plan.runs {
+        r.est_seconds /= cal.factor;
+    }
+    print_plan(&plan, &cal);
     if args.dry_run {
         return Ok(());
     }
@@ -399,7 +457,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_plan(plan: &Plan) {
+fn print_plan(plan: &Plan, cal: &Calibration) {
     let mut total = 0.0;
     println!("plan: {} (profile {}), runs in {}", plan.spec.title, plan.profile.name, plan.runs_root.display());
     println!("{:<14} {:<12} {:<10} {:>10}", "row", "point", "status", "estimate");
@@ -415,7 +473,8 @@ fn print_plan(plan: &Plan) {
     for row in plan.rows.iter().filter(|r| r.kind == RowKind::Ensemble) {
         println!("{:<14} {:<12} {:<10} {:>10}", row.id, "(ensemble)", "scored", "-");
     }
-    println!("estimated training time left: {} (flex, 2 cores; evaluation and report extra)", hms(total));
+    println!("estimated training time left: {} (flex; evaluation and report extra)", hms(total));
+    println!("estimates: {}", cal.basis);
 }
 
 #[cfg(test)]
@@ -424,6 +483,37 @@ mod tests {
 
     fn experiments() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+    }
+
+    #[test]
+    fn estimates_scale_only_by_a_bench_of_the_same_cpu() {
+        let dir = std::env::temp_dir().join(format!("distillery-calibration-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sig = "family 25 model 1 stepping 1, x86-64-v3";
+        let report = |sig: &str, threads: u64, batch: u64| {
+            serde_json::json!({
+                "machine": {"cpu_model": "AMD EPYC", "cpu_signature": sig, "threads": threads, "date_utc": "2026-11-29T14:17:42Z"},
+                "settings": {"arch": "resnet20", "batch": batch},
+                "figures": [{"id": "train_single", "images_per_second": {"median": 117.5}}],
+            })
+        };
+        // No report: the reference machine's speed.
+        assert_eq!(calibration(&dir, "AMD EPYC", Some(sig), 2).factor, 1.0);
+        std::fs::write(dir.join("flex.json"), serde_json::to_vec(&report(sig, 2, 128)).unwrap()).unwrap();
+        let c = calibration(&dir, "AMD EPYC", Some(sig), 2);
+        assert!((c.factor - 0.5).abs() < 1e-12, "{c:?}"); // 117.5 / 235
+        assert!(c.basis.contains("118 img/s") && c.basis.contains("flex.json"), "{}", c.basis);
+        // Another CPU, thread count, unknown signature or batch: not this machine's figure.
+        assert_eq!(calibration(&dir, "AMD EPYC", Some("family 25 model 17 stepping 1, x86-64-v4"), 2).factor, 1.0);
+        assert_eq!(calibration(&dir, "AMD EPYC", Some(sig), 1).factor, 1.0);
+        assert_eq!(calibration(&dir, "Intel Xeon", Some(sig), 2).factor, 1.0);
+        assert_eq!(calibration(&dir, "AMD EPYC", None, 2).factor, 1.0);
+        std::fs::write(dir.join("flex.json"), serde_json::to_vec(&report(sig, 2, 64)).unwrap()).unwrap();
+        assert_eq!(calibration(&dir, "AMD EPYC", Some(sig), 2).factor, 1.0);
+        // A `bench train` report counts as well.
+        std::fs::write(dir.join("flex-train.json"), serde_json::to_vec(&report(sig, 2, 128)).unwrap()).unwrap();
+        assert!((calibration(&dir, "AMD EPYC", Some(sig), 2).factor - 0.5).abs() < 1e-12);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -267,7 +267,7 @@ pub fn cpu_signature(cpuinfo: &str) -> Option<String> {
     Some(format!("family {family} model {model} stepping {stepping}, {level}"))
 }
 
-fn cpu_model() -> String {
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
