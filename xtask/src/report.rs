@@ -551,17 +551,14 @@ fn claims(rows: &[RowSummary]) -> Vec<String> {
 }
 
 fn hardware() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = crate::cmd_bench::report::cpu_model();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
         .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0));
     let signature = std::fs::read_to_string("/proc/cpuinfo").ok().as_deref().and_then(crate::cmd_bench::report::cpu_signature);
-    let cpu = signature.map_or(cpu.clone(), |sig| format!("{cpu} ({sig})"));
+    let cpu = signature.map_or_else(|| cpu.clone(), |sig| format!("{cpu} ({sig})"));
     format!("{cpu}, {cores} cores available, {mem} RAM, backend flex (CPU) unless the runs say otherwise")
 }
 
