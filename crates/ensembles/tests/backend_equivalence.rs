@@ -2,7 +2,9 @@
 //! forward outputs, parameter gradients and input gradient on `wgpu` as on `flex`, the same
 //! training outputs after one SGD step (Nesterov, weight decay), the same inference outputs
 //! (BatchNorm running statistics updated by those forwards) and the same LatentBE-merged
-//! network outputs. Larger shapes are `#[ignore]`d (minutes on a software driver).
+//! network outputs; and training-mode batch norm at the benchmark's activation size gives the
+//! same output, statistics and gradients. Larger networks are `#[ignore]`d (minutes on a
+//! software driver).
 //!
 //! Compiled only with the test feature that builds the wgpu backend in, and it needs a Vulkan
 //! (or Metal/DX12) driver; CI installs Mesa's software Vulkan (lavapipe):
@@ -198,9 +200,10 @@ fn batch_ensemble_resnet_matches_flex_on_wgpu() {
 }
 
 /// The benchmark's shape (plain ResNet-20, batch 128, 32x32), where `bench train --backend
-/// wgpu` saw a NaN loss on the second step. FAILS on lavapipe (Mesa 22.3.6, Burn 0.22.1):
-/// the training logits are off by 7e16 already in the first forward pass, identically with
-/// `CUBECL_AUTOTUNE_LEVEL=minimal`; see issue 5's notes. Minutes on lavapipe: not run in CI.
+/// wgpu` saw a NaN loss on the second step. Failed on lavapipe (Mesa 22.3.6) with stock Burn
+/// 0.22.1 — training logits off by 7e16 in the first forward pass — because its batch norm
+/// reduced 131,072 values per channel in one row (see `batch_norm_train_matches_flex_on_wgpu`,
+/// fixed by `vendor/burn-backend`). Tens of minutes unoptimised on lavapipe: not run in CI.
 #[test]
 #[ignore = "slow on a software Vulkan driver; run with --ignored"]
 fn resnet20_bench_shape_matches_flex_on_wgpu() {
@@ -220,11 +223,9 @@ fn resnet8_shapes_match_flex_on_wgpu() {
     }
 }
 
-/// ResNet-8 at the benchmark's batch and image size (the same activation sizes as the failing
-/// ResNet-20 case, fewer blocks). FAILS on lavapipe too (logits off by 8e6), while every
-/// single op at that size passes (`large_activation_ops_match_flex_on_wgpu`), and so does a
-/// conv → batch-norm → ReLU → conv chain (`large_activation_sequence_matches_flex_on_wgpu`):
-/// the faulty part of the ResNet forward is not yet isolated.
+/// ResNet-8 at the benchmark's batch and image size (the same activation sizes as the ResNet-20
+/// case, fewer blocks). Failed on lavapipe with stock Burn too (logits off by 8e6): batch norm
+/// in training mode, as above.
 #[test]
 #[ignore = "slow on a software Vulkan driver; run with --ignored"]
 fn resnet8_bench_batch_matches_flex_on_wgpu() {
@@ -253,6 +254,43 @@ fn compare_large_outputs(seed: u64, outputs: impl Fn(&[f32], &[f32], &Device) ->
         }
     }
     assert!(bad.is_empty(), "outputs differing on wgpu: {bad:?}");
+}
+
+/// Training-mode batch norm at the ResNet-20 benchmark's first-stage size [`LARGE`] (131,072
+/// values per channel): output, batch statistics (through the running mean and variance) and
+/// the gradients of the input, γ and β for the loss Σ y·r with a fixed r. CubeCL's long-axis
+/// reduction is wrong on lavapipe at this length, which stock Burn's batch norm hit (NaN in
+/// `bench --backend wgpu`); `vendor/burn-backend` reduces over `[N, C, H·W]` instead. flex
+/// (the reference) runs its own fused kernel, checked against the definition in
+/// `tests/batch_norm_flex.rs`. Seconds on lavapipe.
+#[test]
+fn batch_norm_train_matches_flex_on_wgpu() {
+    use burn::nn::BatchNormConfig;
+    compare_large_outputs(10, |x, _w, device| {
+        let ad = device.clone().autodiff();
+        let len = x.len();
+        // A fixed loss weight, the input permuted: r_i = x_{7919 i mod len} − ½.
+        let r: Vec<f32> = (0..len).map(|i| x[(i * 7919) % len] - 0.5).collect();
+        let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), LARGE), &ad).require_grad();
+        let r = Tensor::<4>::from_data(TensorData::new(r, LARGE), &ad);
+        let mut bn = BatchNormConfig::new(LARGE[1]).init(&ad);
+        // γ and β away from 1 and 0, so their gradients and the affine part are exercised.
+        let channels: Vec<f32> = (0..LARGE[1]).map(|c| c as f32 / 8.0).collect();
+        let gamma = Tensor::<1>::from_data(TensorData::new(channels.iter().map(|v| 0.5 + v).collect::<Vec<_>>(), [LARGE[1]]), &ad);
+        let beta = Tensor::<1>::from_data(TensorData::new(channels.iter().map(|v| v - 1.0).collect::<Vec<_>>(), [LARGE[1]]), &ad);
+        bn.gamma = Param::from_tensor(gamma);
+        bn.beta = Param::from_tensor(beta);
+        let y = bn.forward(xt.clone());
+        let grads = (y.clone() * r).sum().backward();
+        vec![
+            ("batch_norm", host(y)),
+            ("running_mean", host(bn.running_mean.value())),
+            ("running_var", host(bn.running_var.value())),
+            ("x_grad", host(xt.grad(&grads).unwrap())),
+            ("gamma_grad", host(bn.gamma.val().grad(&grads).unwrap())),
+            ("beta_grad", host(bn.beta.val().grad(&grads).unwrap())),
+        ]
+    });
 }
 
 fn conv3x3(x: Tensor<4>, w: Tensor<4>, stride: usize) -> Tensor<4> {
@@ -340,9 +378,10 @@ fn resnet_forward_pieces_match_flex_on_wgpu() {
 }
 
 /// Burn's `BatchNorm` module in training mode (autodiff device: batch statistics, running
-/// statistics updated), alone and followed by ReLU → conv, at the failing size. Fails on
-/// lavapipe (batch-norm output off by 3e2, running mean by 5e-2) while the stride-2 case
-/// (32,768 values per channel) passes: the per-channel mean is wrong, see below.
+/// statistics updated), alone and followed by ReLU → conv, at the failing size. Failed on
+/// lavapipe with stock Burn (batch-norm output off by 3e2, running mean by 5e-2) while the
+/// stride-2 case (32,768 values per channel) passed: the per-channel mean was wrong, see
+/// below. Passes with `vendor/burn-backend`.
 #[test]
 #[ignore = "diagnosis of the ResNet-20 failure; run with --ignored"]
 fn batch_norm_module_matches_flex_on_wgpu() {
@@ -366,7 +405,7 @@ fn batch_norm_module_matches_flex_on_wgpu() {
     });
 }
 
-/// The per-channel statistics the way Burn's `batch_norm_train` computes them: channels to the
+/// The per-channel statistics the way stock Burn's `batch_norm_train` computed them: channels to the
 /// front (`swap_dims`), flattened to `[C, N·H·W]` (a copy of the permuted tensor), mean over
 /// the long axis — and the copy and the long reduction each on their own. On lavapipe the copy
 /// matches; the mean and the sum over the 131,072-long axis are wrong, from a contiguous

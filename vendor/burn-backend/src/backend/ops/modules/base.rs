@@ -123,6 +123,29 @@ pub struct InterpolateBackward<B: Backend> {
     pub x_grad: FloatTensor<B>,
 }
 
+/// Distillery patch: the `[N, C, rest]` view batch norm reduces its statistics over, where
+/// `rest` is the product of the dimensions after the channels (1 for a rank-2 input).
+fn batch_norm_grouped_shape(shape: &Shape) -> Shape {
+    let batch = shape[0];
+    let channels = shape[1];
+    let rest = shape.num_elements() / (batch * channels).max(1);
+    Shape::new([batch, channels, rest])
+}
+
+/// Distillery patch: per-channel mean of `x` over every dimension but the channels, as a
+/// `[1, C, 1]` tensor — the mean over `rest` of the `[N, C, rest]` view, then over `N`.
+fn channel_mean<B: Backend>(x: FloatTensor<B>, grouped: &Shape) -> FloatTensor<B> {
+    let x = B::float_reshape(x, grouped.clone());
+    B::float_mean_dim(B::float_mean_dim(x, 2), 0)
+}
+
+/// Distillery patch: per-channel sum of `x` over every dimension but the channels, as a
+/// `[1, C, 1]` tensor, reduced like [channel_mean].
+fn channel_sum<B: Backend>(x: FloatTensor<B>, grouped: &Shape) -> FloatTensor<B> {
+    let x = B::float_reshape(x, grouped.clone());
+    B::float_sum_dim(B::float_sum_dim(x, 2), 0)
+}
+
 /// Module operations trait.
 pub trait ModuleOps<B: Backend> {
     /// Applies batch normalization using explicitly supplied channel statistics.
@@ -174,25 +197,21 @@ pub trait ModuleOps<B: Backend> {
     ) -> BatchNormTrain<B> {
         let shape = x.shape();
         let channels = shape[1];
-        let samples_per_channel = shape.num_elements() / channels;
-        let flattened = Shape::new([channels, samples_per_channel]);
+        let grouped = batch_norm_grouped_shape(&shape);
         let mut per_channel = alloc::vec![1; shape.num_dims()];
         per_channel[1] = channels;
 
+        // Distillery patch: the statistics reduce the input viewed as `[N, C, rest]` (a free
+        // reshape of a contiguous input), first over `rest`, then over `N`; stock Burn
+        // reduced a transposed copy `[C, N·rest]` over one long axis. Same values (equal-sized
+        // groups, so the mean of the group means is the mean), one copy fewer, and no
+        // reduction axis longer than max(N, rest): CubeCL's long-axis reduction returns wrong
+        // sums on Mesa's lavapipe past ~65,536 elements per row (vendor/burn-backend/PATCH.md).
         // Use mean directly to avoid overflowing intermediate sums in f16.
-        let mean = B::float_mean_dim(
-            B::float_reshape(B::float_swap_dims(x.clone(), 0, 1), flattened.clone()),
-            1,
-        );
+        let mean = channel_mean::<B>(x.clone(), &grouped);
         let mean = B::float_reshape(mean, Shape::from(per_channel));
         let centered = B::float_sub(x.clone(), mean.clone());
-        let variance = B::float_mean_dim(
-            B::float_reshape(
-                B::float_swap_dims(B::float_mul(centered.clone(), centered), 0, 1),
-                flattened,
-            ),
-            1,
-        );
+        let variance = channel_mean::<B>(B::float_mul(centered.clone(), centered), &grouped);
         let mean = B::float_reshape(mean, Shape::new([channels]));
         let variance = B::float_reshape(variance, Shape::new([channels]));
         let output = B::batch_norm(x, gamma, beta, mean.clone(), variance.clone(), epsilon);
@@ -214,7 +233,7 @@ pub trait ModuleOps<B: Backend> {
         let shape = x.shape();
         let rank = shape.num_dims();
         let channels = shape[1];
-        let flattened = Shape::new([channels, shape.num_elements() / channels]);
+        let grouped = batch_norm_grouped_shape(&shape);
         let mut per_channel = alloc::vec![1; rank];
         per_channel[1] = channels;
         let per_channel = Shape::from(per_channel);
@@ -231,22 +250,18 @@ pub trait ModuleOps<B: Backend> {
             inv_std.clone(),
         );
 
-        let output_grad_flat = B::float_reshape(
-            B::float_swap_dims(output_grad.clone(), 0, 1),
-            flattened.clone(),
-        );
-        let normalized_grad_flat = B::float_reshape(
-            B::float_swap_dims(B::float_mul(output_grad.clone(), normalized.clone()), 0, 1),
-            flattened,
-        );
-        let beta_grad = B::float_sum_dim(output_grad_flat.clone(), 1);
-        let gamma_grad = B::float_sum_dim(normalized_grad_flat.clone(), 1);
+        // Distillery patch: reductions over the `[N, C, rest]` view, as in `batch_norm_train`.
+        let normalized_grad = B::float_mul(output_grad.clone(), normalized.clone());
+        let beta_grad = channel_sum::<B>(output_grad.clone(), &grouped);
+        let gamma_grad = channel_sum::<B>(normalized_grad.clone(), &grouped);
 
         // Compute means independently: parameter-gradient sums can overflow in f16.
-        let mean_grad =
-            B::float_reshape(B::float_mean_dim(output_grad_flat, 1), per_channel.clone());
+        let mean_grad = B::float_reshape(
+            channel_mean::<B>(output_grad.clone(), &grouped),
+            per_channel.clone(),
+        );
         let mean_normalized_grad = B::float_reshape(
-            B::float_mean_dim(normalized_grad_flat, 1),
+            channel_mean::<B>(normalized_grad, &grouped),
             per_channel.clone(),
         );
         let centred_grad = B::float_sub(output_grad, mean_grad);
