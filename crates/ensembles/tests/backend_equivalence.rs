@@ -202,8 +202,9 @@ fn batch_ensemble_resnet_matches_flex_on_wgpu() {
 /// The benchmark's shape (plain ResNet-20, batch 128, 32x32), where `bench train --backend
 /// wgpu` saw a NaN loss on the second step. Failed on lavapipe (Mesa 22.3.6) with stock Burn
 /// 0.22.1 — training logits off by 7e16 in the first forward pass — because its batch norm
-/// reduced 131,072 values per channel in one row (see `batch_norm_train_matches_flex_on_wgpu`,
-/// fixed by `vendor/burn-backend`). Tens of minutes unoptimised on lavapipe: not run in CI.
+/// reduced 131,072 values per channel in one row (see `batch_norm_train_matches_flex_on_wgpu`;
+/// `vendor/burn-backend` fixes batch norm, this whole-network case has not been re-run since).
+/// Tens of minutes unoptimised on lavapipe: not run in CI.
 #[test]
 #[ignore = "slow on a software Vulkan driver; run with --ignored"]
 fn resnet20_bench_shape_matches_flex_on_wgpu() {
