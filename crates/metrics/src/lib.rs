@@ -31,7 +31,7 @@ pub use corruption::{
 pub use error::{MetricsError, Result};
 pub use ood::{OodReport, aupr, auroc, ood_detection};
 pub use predictions::{Predictions, ROW_SUM_TOLERANCE, check_labels};
-pub use report::{CalibratedReport, Report, evaluate, evaluate_calibrated};
+pub use report::{CalibratedReport, Report, evaluate, evaluate_at_temperature, evaluate_calibrated};
 pub use temperature::{apply_temperature, fit_temperature, temperature_nll};
 pub use uncertainty::{
     UncertaintyScores, dirichlet_uncertainty, ensemble_uncertainty, entropies, entropy,

@@ -66,6 +66,22 @@ pub fn evaluate_calibrated(
     }
     test.check_labels(test_labels)?;
     let temperature = fit_temperature(val, val_labels)?;
+    evaluate_at_temperature(test, test_labels, temperature, bins)
+}
+
+/// cNLL and cECE of `test` rescaled with an already fitted `temperature` (from
+/// [`fit_temperature`] on the validation split): what [`evaluate_calibrated`] reports, for
+/// callers that rescale many test sets with one validation fit (the corruption sets).
+pub fn evaluate_at_temperature(
+    test: &Predictions,
+    test_labels: &[u32],
+    temperature: f64,
+    bins: usize,
+) -> Result<CalibratedReport> {
+    if bins == 0 {
+        return Err(MetricsError::ZeroBins { bins });
+    }
+    test.check_labels(test_labels)?;
     let scaled = apply_temperature(test, temperature)?;
     Ok(CalibratedReport {
         temperature,
@@ -112,6 +128,23 @@ mod tests {
         let c1 = 1.0 / (1.0 + (-(1.5f64).ln() / r.temperature).exp());
         let expect = (0.3 + c1) / 2.0;
         assert!((r.cece - expect).abs() < 1e-6, "{} vs {expect}", r.cece);
+    }
+
+    #[test]
+    fn a_given_temperature_reproduces_the_fitted_report() {
+        let val = Predictions::new([0.9f32, 0.1].repeat(10), 10, 2).unwrap();
+        let val_y: Vec<u32> = (0..10).map(|i| u32::from(i >= 7)).collect();
+        let test = Predictions::new(vec![0.9, 0.1, 0.6, 0.4, 0.2, 0.8], 3, 2).unwrap();
+        let test_y = [0, 1, 1];
+        let fitted = evaluate_calibrated(&test, &test_y, &val, &val_y, 15).unwrap();
+        let t = fit_temperature(&val, &val_y).unwrap();
+        assert_eq!(evaluate_at_temperature(&test, &test_y, t, 15).unwrap(), fitted);
+        // T = 1 leaves the predictions as they are (up to the 1e-8 inside the logarithm).
+        let id = evaluate_at_temperature(&test, &test_y, 1.0, 15).unwrap();
+        let plain = evaluate(&test, &test_y, 15).unwrap();
+        assert!((id.cnll - plain.nll).abs() < 1e-6 && (id.cece - plain.ece).abs() < 1e-6);
+        assert_eq!(evaluate_at_temperature(&test, &test_y, 1.0, 0), Err(MetricsError::ZeroBins { bins: 0 }));
+        assert!(evaluate_at_temperature(&test, &test_y, 0.0, 15).is_err());
     }
 
     #[test]

@@ -27,11 +27,16 @@ pub const T_MAX: f64 = 20.0;
 const GRID_POINTS: usize = 49;
 const LN_T_TOL: f64 = 1e-10;
 
-/// Writes softmax(ln(p + 1e-8) / t) of one row into `out` (in `f64`).
-fn scaled_row(row: &[f32], t: f64, out: &mut [f64]) {
+/// ln(p + 1e-8) of every entry, in `f64`: the logits z, independent of T.
+fn logits(probs: &Predictions) -> Vec<f64> {
+    probs.iter_rows().flatten().map(|&p| (f64::from(p) + NLL_EPS).ln()).collect()
+}
+
+/// Writes softmax(z / t) of one row of logits into `out` (in `f64`).
+fn scaled_row(z: &[f64], t: f64, out: &mut [f64]) {
     let mut max = f64::NEG_INFINITY;
-    for (o, &p) in out.iter_mut().zip(row) {
-        *o = (f64::from(p) + NLL_EPS).ln() / t;
+    for (o, &z) in out.iter_mut().zip(z) {
+        *o = z / t;
         max = max.max(*o);
     }
     let mut sum = 0.0;
@@ -56,24 +61,27 @@ fn check_temperature(t: f64) -> Result<()> {
 pub fn temperature_nll(probs: &Predictions, labels: &[u32], t: f64) -> Result<f64> {
     check_temperature(t)?;
     probs.check_labels(labels)?;
-    Ok(objective(probs, labels, t))
+    Ok(objective(&logits(probs), probs.classes(), labels, t))
 }
 
-fn objective(probs: &Predictions, labels: &[u32], t: f64) -> f64 {
-    let mut q = vec![0.0f64; probs.classes()];
+/// L(T) from the logits `z` (rows of `classes` values, see [`logits`]).
+fn objective(z: &[f64], classes: usize, labels: &[u32], t: f64) -> f64 {
+    let mut q = vec![0.0f64; classes];
     let mut total = 0.0f64;
-    for (row, &y) in probs.iter_rows().zip(labels) {
+    for (row, &y) in z.chunks_exact(classes).zip(labels) {
         scaled_row(row, t, &mut q);
         total -= (q[y as usize] + NLL_EPS).ln();
     }
-    total / probs.rows() as f64
+    total / labels.len() as f64
 }
 
 /// Fits the temperature T ∈ [[`T_MIN`], [`T_MAX`]] minimising [`temperature_nll`] on
 /// (`val`, `labels`); see the module docs for the algorithm.
 pub fn fit_temperature(val: &Predictions, labels: &[u32]) -> Result<f64> {
     val.check_labels(labels)?;
-    let f = |ln_t: f64| objective(val, labels, ln_t.exp());
+    // The logits do not depend on T: computed once, not at each of the ~95 evaluations.
+    let z = logits(val);
+    let f = |ln_t: f64| objective(&z, val.classes(), labels, ln_t.exp());
     let (lo, hi) = (T_MIN.ln(), T_MAX.ln());
     let step = (hi - lo) / (GRID_POINTS - 1) as f64;
     let grid: Vec<f64> = (0..GRID_POINTS).map(|i| lo + step * i as f64).collect();
@@ -121,7 +129,7 @@ pub fn apply_temperature(probs: &Predictions, t: f64) -> Result<Predictions> {
     let k = probs.classes();
     let mut q = vec![0.0f64; k];
     let mut data = Vec::with_capacity(probs.rows() * k);
-    for row in probs.iter_rows() {
+    for row in logits(probs).chunks_exact(k) {
         scaled_row(row, t, &mut q);
         data.extend(q.iter().map(|&v| v as f32));
     }
