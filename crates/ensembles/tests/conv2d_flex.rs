@@ -163,6 +163,13 @@ fn dilation_asymmetric_padding_and_rectangular_kernels() {
     // A kernel wider than the input: some taps only ever read padding.
     Case { x: [2, 2, 3, 2], c_out: 3, kernel: [5, 5], stride: [1, 1], padding: [(2, 2), (2, 2)], dilation: [1, 1], groups: 1 }
         .check("5x5 on 3x2");
+    // Stride 1 with the output as wide as the input: the kernels' flat-shift path (one
+    // contiguous run per column-matrix row), here with dilation, one-sided and asymmetric
+    // padding and fewer output rows than input rows.
+    Case { x: [3, 2, 6, 7], c_out: 3, kernel: [2, 3], stride: [1, 1], padding: [(0, 0), (1, 3)], dilation: [1, 2], groups: 1 }
+        .check("2x3 dilated, width-preserving asymmetric padding");
+    Case { x: [2, 3, 5, 4], c_out: 2, kernel: [3, 3], stride: [1, 1], padding: [(2, 2), (2, 0)], dilation: [1, 1], groups: 1 }
+        .check("3x3, one-sided width padding");
 }
 
 #[test]

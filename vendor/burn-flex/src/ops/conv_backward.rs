@@ -128,11 +128,28 @@ impl Geometry {
     }
 }
 
+/// Whether output rows have the input's width at stride 1 ("same" padding, e.g. 3x3 with
+/// padding 1): then column `q = oh·W + ow` of a column-matrix row reads input element
+/// `q + offset(0)·W + offset(1)` of its channel plane, one contiguous run per row of the
+/// column matrix instead of one short copy per output row (see [`im2col`]).
+fn flat_shift(g: &Geometry) -> bool {
+    g.stride == [1, 1] && g.w_out == g.w_in
+}
+
+/// `[lo, hi)` of the valid output rows and, in flat-shift layout, the element offset of the
+/// kernel tap `(i, j)` into its channel plane.
+fn shifted_rows(g: &Geometry, i: usize, j: usize) -> (usize, usize, isize) {
+    let (off_h, off_w) = (g.offset(0, i), g.offset(1, j));
+    let (oh_lo, oh_hi) = Geometry::valid_range(off_h, 1, g.h_in, g.h_out);
+    (oh_lo, oh_hi, off_h * g.w_in as isize + off_w)
+}
+
 /// Fills `cols` (`[C·kh·kw, P]`, row `(c, i, j)`, column `(oh, ow)`) from one image `[C, H, W]`;
 /// taps that fall into the padding are zero.
 fn im2col<T: num_traits::Float>(cols: &mut [T], image: &[T], g: &Geometry) {
     let p = g.positions();
     let plane = g.h_in * g.w_in;
+    let flat = flat_shift(g);
     for c in 0..g.c_in {
         let src_plane = &image[c * plane..(c + 1) * plane];
         for i in 0..g.k_h {
@@ -142,6 +159,30 @@ fn im2col<T: num_traits::Float>(cols: &mut [T], image: &[T], g: &Geometry) {
                 let (lo, hi) = Geometry::valid_range(off_w, g.stride[1], g.w_in, g.w_out);
                 let row_start = ((c * g.k_h + i) * g.k_w + j) * p;
                 let row = &mut cols[row_start..row_start + p];
+                if flat {
+                    // Valid rows: one copy of the shifted plane (clamped to the plane), then
+                    // the columns that fell into the padding (they read a neighbouring row)
+                    // and the rows outside the image are zeroed.
+                    let w = g.w_out;
+                    let (oh_lo, oh_hi, shift) = shifted_rows(g, i, j);
+                    let (q0, q1) = (oh_lo * w, oh_hi * w);
+                    let d0 = (q0 as isize).max(-shift).min(q1 as isize);
+                    let d1 = (q1 as isize).min(plane as isize - shift).max(d0);
+                    let (d0, d1) = (d0 as usize, d1 as usize);
+                    row[..d0].fill(T::zero());
+                    row[d1..].fill(T::zero());
+                    if d1 > d0 {
+                        let s0 = (d0 as isize + shift) as usize;
+                        row[d0..d1].copy_from_slice(&src_plane[s0..s0 + (d1 - d0)]);
+                    }
+                    if lo > 0 || hi < w {
+                        for r in row[q0..q1].chunks_exact_mut(w) {
+                            r[..lo].fill(T::zero());
+                            r[hi..].fill(T::zero());
+                        }
+                    }
+                    continue;
+                }
                 for oh in 0..g.h_out {
                     let seg = &mut row[oh * g.w_out..(oh + 1) * g.w_out];
                     let ih = (oh * g.stride[0]) as isize + off_h;
@@ -167,9 +208,12 @@ fn im2col<T: num_traits::Float>(cols: &mut [T], image: &[T], g: &Geometry) {
 }
 
 /// Adds the column matrix `cols` (layout of [`im2col`]) back into one image gradient `[C, H, W]`.
-fn col2im_add<T: num_traits::Float>(image: &mut [T], cols: &[T], g: &Geometry) {
+/// In flat-shift layout the entries of padding taps are zeroed in `cols` first, so that each
+/// row is one contiguous add.
+fn col2im_add<T: num_traits::Float>(image: &mut [T], cols: &mut [T], g: &Geometry) {
     let p = g.positions();
     let plane = g.h_in * g.w_in;
+    let flat = flat_shift(g);
     for c in 0..g.c_in {
         let dst_plane = &mut image[c * plane..(c + 1) * plane];
         for i in 0..g.k_h {
@@ -181,6 +225,30 @@ fn col2im_add<T: num_traits::Float>(image: &mut [T], cols: &[T], g: &Geometry) {
                     continue;
                 }
                 let row_start = ((c * g.k_h + i) * g.k_w + j) * p;
+                if flat {
+                    let w = g.w_out;
+                    let (oh_lo, oh_hi, shift) = shifted_rows(g, i, j);
+                    let (q0, q1) = (oh_lo * w, oh_hi * w);
+                    let row = &mut cols[row_start + q0..row_start + q1];
+                    if lo > 0 || hi < w {
+                        for r in row.chunks_exact_mut(w) {
+                            r[..lo].fill(T::zero());
+                            r[hi..].fill(T::zero());
+                        }
+                    }
+                    // Zeroed entries may map just outside the plane: clamp the run to it.
+                    let d0 = (q0 as isize).max(-shift).min(q1 as isize);
+                    let d1 = (q1 as isize).min(plane as isize - shift).max(d0);
+                    let (d0, d1) = (d0 as usize, d1 as usize);
+                    if d1 > d0 {
+                        let s0 = (d0 as isize + shift) as usize;
+                        let dst = &mut dst_plane[s0..s0 + (d1 - d0)];
+                        for (d, &s) in dst.iter_mut().zip(&row[d0 - q0..d1 - q0]) {
+                            *d = *d + s;
+                        }
+                    }
+                    continue;
+                }
                 let row = &cols[row_start..row_start + p];
                 for oh in 0..g.h_out {
                     let ih = (oh * g.stride[0]) as isize + off_h;
