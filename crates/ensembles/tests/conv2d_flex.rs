@@ -176,7 +176,7 @@ fn dilation_asymmetric_padding_and_rectangular_kernels() {
 fn grouped_convolution() {
     Case { x: [3, 6, 6, 5], c_out: 4, kernel: [3, 3], stride: [1, 2], padding: [(1, 1), (1, 1)], dilation: [1, 1], groups: 2 }
         .check("groups 2");
-    // Stride 1, width-preserving: the flat-shift kernels' per-tap GEMMs, one per group.
+    // Stride 1, width-preserving: the flat-shift im2col / col2im, one GEMM per group.
     Case { x: [3, 4, 6, 5], c_out: 6, kernel: [3, 3], stride: [1, 1], padding: [(1, 1), (1, 1)], dilation: [1, 1], groups: 2 }
         .check("groups 2, 3x3 s1 p1");
 }
