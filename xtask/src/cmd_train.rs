@@ -88,6 +88,11 @@ struct RunMetrics {
     #[serde(flatten)]
     calibrated: Option<metrics::CalibratedReport>,
     val_accuracy: f64,
+    /// Accuracy of the selected model on the clean (unaugmented) labelled training images,
+    /// eval mode: how well the network fits its training data.
+    train_accuracy: f64,
+    /// Mean NLL on the same images.
+    train_nll: f64,
     selected_epoch: usize,
     epochs: usize,
     train_images_per_second: f64,
@@ -258,6 +263,18 @@ pub fn load_run_model(dir: &Path, device: &Device) -> Result<(BackboneConfig, Ba
     Ok((cfg, model.valid()))
 }
 
+/// The unmerged BatchEnsemble of a LatentBE run (`be.json`, `be.safetensors`), eval mode;
+/// `None` for runs that saved none.
+pub fn load_run_be(dir: &Path, device: &Device) -> Result<Option<Backbone>> {
+    let cfg_path = dir.join("be.json");
+    if !cfg_path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
+    let cfg: BackboneConfig = serde_json::from_str(&text).with_context(|| format!("parsing {}", cfg_path.display()))?;
+    Ok(Some(load_model(&cfg, &dir.join("be.safetensors"), device)?.valid()))
+}
+
 pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &[PathBuf]) -> Result<()> {
     if let Some(seed) = args.seed {
         exp.seed = seed;
@@ -338,6 +355,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     write_json(&partial.join("model.json"), &backbone)?;
 
     let mut train = splits.train;
+    let labelled_train = train.len();
     if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
         let extra = aux.load(&train, args.data_dir.as_deref(), exp.seed)?;
         tracing::info!(source = aux.source, images = extra.len(), "auxiliary distillation inputs (teacher-labelled only)");
@@ -366,7 +384,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     let ad_batches = ad.clone();
     let distiller = distill_setup
         .as_ref()
-        .map(|(method, perturbation, _)| distill::student::Distiller::new(method.clone(), *perturbation, &teachers, exp.seed));
+        .map(|(method, perturbation, _)| distill::student::Distiller::new(method.clone(), *perturbation, &teachers, exp.seed, steps));
     // LatentBE: validation (model selection) uses the merged single network.
     let selected_view = |model: &Backbone| -> Result<Backbone> {
         Ok(match merge {
@@ -410,11 +428,18 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     let test_p = probs(&test)?;
     let test_labels = labels_u32(&test);
     let report = metrics::evaluate(&test_p, &test_labels, metrics::DEFAULT_BINS)?;
+    // Fit to the training data: the labelled images only (auxiliary inputs carry no labels).
+    let train_fit = {
+        let labelled = if labelled_train == train.len() { train.clone() } else { Arc::new(train.slice(0..labelled_train)) };
+        metrics::evaluate(&probs(&labelled)?, &labels_u32(&labelled), metrics::DEFAULT_BINS)?
+    };
     let calibrated = metrics::evaluate_calibrated(&test_p, &test_labels, &val_p, &val_labels, metrics::DEFAULT_BINS)?;
     let run_metrics = RunMetrics {
         test: report,
         calibrated: Some(calibrated),
         val_accuracy: best.accuracy,
+        train_accuracy: train_fit.acc,
+        train_nll: train_fit.nll,
         selected_epoch: best.epoch,
         epochs: optim.epochs,
         train_images_per_second: observer.progress.images_per_second(),

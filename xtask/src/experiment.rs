@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use distill::train::OptimConfig;
-use ensembles::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, NormMode, ShortcutKind};
+use ensembles::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, NormMode, ShortcutKind, WeightInit};
 use serde::{Deserialize, Serialize};
 
 use crate::compose::{self, Profile};
@@ -73,6 +73,12 @@ pub struct DistillSection {
     /// Perturbation step η (the step is η·√D per example).
     #[serde(default = "eta")]
     pub eta: f64,
+    /// Softmax temperature T of the ODS objective and of the ConfODS confidence,
+    /// `softmax(z / T)` (METHODS.md §3; Diversity-Matters `train_student.py` passes the KD
+    /// temperature). Absent: the method's KD temperature (`temperature`) for kd, one_to_one
+    /// and ae_kd, 1 for the Dirichlet methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation_temperature: Option<f64>,
     /// LatentBE merge rule for BatchEnsemble students: `factor_mean` or `product_mean`.
     #[serde(default = "factor_mean")]
     pub merge: String,
@@ -130,13 +136,26 @@ impl DistillSection {
         })
     }
 
+    /// The ODS / ConfODS temperature: `perturbation_temperature`, else the method's KD
+    /// temperature (1 for the Dirichlet methods, which have none).
+    pub fn perturbation_temperature(&self) -> f64 {
+        self.perturbation_temperature.unwrap_or(match self.method.as_str() {
+            "kd" | "one_to_one" | "ae_kd" => self.temperature,
+            _ => 1.0,
+        })
+    }
+
     /// The input perturbation.
     pub fn perturbation(&self) -> Result<perturb::PerturbationKind> {
         use perturb::PerturbationKind as P;
+        let temperature = self.perturbation_temperature();
+        if !(temperature.is_finite() && temperature > 0.0) {
+            bail!("perturbation_temperature = {temperature}: must be a positive number");
+        }
         Ok(match self.perturbation.as_str() {
             "none" => P::None,
-            "ods" => P::Ods { eta: self.eta, temperature: 1.0 },
-            "conf_ods" => P::ConfOds { eta: self.eta, temperature: 1.0 },
+            "ods" => P::Ods { eta: self.eta, temperature },
+            "conf_ods" => P::ConfOds { eta: self.eta, temperature },
             "tdiv_sdiv" => P::TDivSDiv { eta: self.eta },
             other => bail!("distill.perturbation = {other:?}: expected none, ods, conf_ods or tdiv_sdiv"),
         })
@@ -185,6 +204,16 @@ pub struct ModelSection {
     /// Build a BatchEnsemble of this many members.
     #[serde(default)]
     pub batch_ensemble: Option<BeSection>,
+    /// Slow-weight initialisation: `reference` (giung2-jax: truncated He-normal
+    /// convolutions and classifier, zero classifier bias; the default) or
+    /// `he_normal_uniform_head` (untruncated He-normal convolutions, PyTorch's uniform
+    /// classifier: what this project used before).
+    #[serde(default = "reference")]
+    pub init: String,
+}
+
+fn reference() -> String {
+    "reference".into()
 }
 
 /// `[model.batch_ensemble]`
@@ -338,7 +367,13 @@ impl ModelSection {
             Some(other) => bail!("shortcut = {other:?}: expected \"zeropad\" or \"projection\""),
         };
         let be = self.batch_ensemble.as_ref().map(BeSection::to_config).transpose()?;
+        let init = match self.init.as_str() {
+            "reference" => WeightInit::Reference,
+            "he_normal_uniform_head" => WeightInit::HeNormalUniformHead,
+            other => bail!("init = {other:?}: expected \"reference\" or \"he_normal_uniform_head\""),
+        };
         Ok(BackboneConfig::new(arch)
+            .with_init(init)
             .with_num_classes(num_classes)
             .with_shortcut(shortcut)
             .with_dropout(self.dropout)
@@ -390,6 +425,37 @@ mod tests {
         let text = "name = \"x\"\nseed = 1\n[data]\ndataset = \"cifar10\"\ntrain = [0, 10]\nval = [10, 20]\ntest = [0, 10]\n[model]\narch = \"resnet8\"\ndepth = 3\n";
         let err = toml::from_str::<TrainExperiment>(text).unwrap_err().to_string();
         assert!(err.contains("depth"), "{err}");
+    }
+
+    fn distill_section(extra: &str) -> DistillSection {
+        toml::from_str(&format!("method = \"one_to_one\"\ntemperature = 4.0\nperturbation = \"conf_ods\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn perturbation_temperature_defaults_to_the_kd_temperature() {
+        // METHODS.md §3 / Diversity-Matters `train_student.py` line 210: softmax(z / T_KD).
+        let d = distill_section("");
+        assert_eq!(d.perturbation().unwrap(), perturb::PerturbationKind::ConfOds { eta: 1.0 / 255.0, temperature: 4.0 });
+        let d = distill_section("perturbation_temperature = 1.5");
+        assert_eq!(d.perturbation().unwrap(), perturb::PerturbationKind::ConfOds { eta: 1.0 / 255.0, temperature: 1.5 });
+        let mut d = distill_section("");
+        d.perturbation = "ods".into();
+        assert_eq!(d.perturbation().unwrap(), perturb::PerturbationKind::Ods { eta: 1.0 / 255.0, temperature: 4.0 });
+        // The Dirichlet methods have no KD temperature: T = 1.
+        d.method = "end2".into();
+        assert_eq!(d.perturbation_temperature(), 1.0);
+        let e = distill_section("perturbation_temperature = 0.0").perturbation().unwrap_err().to_string();
+        assert!(e.contains("perturbation_temperature = 0"), "{e}");
+    }
+
+    #[test]
+    fn init_key_picks_the_weight_initialisation() {
+        let m: ModelSection = toml::from_str("arch = \"resnet8\"").unwrap();
+        assert_eq!(m.backbone(10).unwrap().init, WeightInit::Reference);
+        let m: ModelSection = toml::from_str("arch = \"resnet8\"\ninit = \"he_normal_uniform_head\"").unwrap();
+        assert_eq!(m.backbone(10).unwrap().init, WeightInit::HeNormalUniformHead);
+        let m: ModelSection = toml::from_str("arch = \"resnet8\"\ninit = \"xavier\"").unwrap();
+        assert!(m.backbone(10).unwrap_err().to_string().contains("init = \"xavier\""));
     }
 
     #[test]

@@ -121,6 +121,21 @@ fn score_single(dir: &Path, set: &str, output: Option<DirichletHead>) -> Result<
     Ok(Scored { probs, scores })
 }
 
+/// The unmerged BatchEnsemble of a LatentBE run on `set` (`eval/be-<set>.npy`), scored as an
+/// ensemble of its members; `None` when the evaluation stage saved no BatchEnsemble view.
+fn score_be(dir: &Path, set: &str) -> Result<Option<Scored>> {
+    let done = dir.join("eval").join("done.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&done).with_context(|| format!("reading {}", done.display()))?)?;
+    let Some(members) = v["be_members"].as_u64().map(|m| m.max(1) as usize) else { return Ok(None) };
+    let (z, rows, k) = read_logits(dir, &format!("be-{set}"))?;
+    let n = rows / members;
+    let preds = z
+        .chunks_exact(n * k)
+        .map(|m| Predictions::new(softmax_rows(m, k), n, k))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some(scored_ensemble(preds)?))
+}
+
 fn score_ensemble(dirs: &[PathBuf], set: &str) -> Result<Scored> {
     let mut members = Vec::new();
     for d in dirs {
@@ -181,7 +196,65 @@ fn labels(dir: &Path, split: &str) -> Result<Vec<u32>> {
 /// TU per example on the test set and on each OOD set (for the histograms).
 type TuSeries = Vec<(String, Vec<f64>)>;
 
-fn measure(unit: &Unit, label_dir: &Path) -> Result<(BTreeMap<String, f64>, Scored, TuSeries)> {
+/// The teacher ensemble's outputs the students' fidelity is measured against.
+struct TeacherRef {
+    /// Test set.
+    test: Scored,
+    /// OOD sets by name (`ood-…`), in `done.json` order.
+    ood: Vec<(String, Scored)>,
+}
+
+fn eval_sets(eval_dir: &Path) -> Result<Vec<String>> {
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(eval_dir.join("done.json"))?)?;
+    Ok(done["sets"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default())
+}
+
+impl TeacherRef {
+    fn load(dirs: &[PathBuf]) -> Result<Self> {
+        let test = score_ensemble(dirs, "test")?;
+        let ood = eval_sets(&dirs[0].join("eval"))?
+            .into_iter()
+            .filter(|s| s.starts_with("ood-"))
+            .map(|s| Ok((s.clone(), score_ensemble(dirs, &s)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { test, ood })
+    }
+}
+
+/// Fidelity of a student to the teacher (`metrics::fidelity`): top-1 agreement (%) and
+/// KL(teacher ‖ student) on the test set (`agree`, `kl_teacher`); for a student with an
+/// uncertainty decomposition (`decomposed`: Dirichlet students, BatchEnsembles, the unmerged
+/// BatchEnsemble of a LatentBE student), Spearman's ρ of its MI with the teacher's over the
+/// test and OOD images (`mi_spearman`), and its MI OOD AUROC as a fraction of the
+/// teacher's, averaged over the OOD sets (`mi_auroc_frac`).
+fn fidelity(
+    v: &mut BTreeMap<String, f64>,
+    test: &Scored,
+    decomposed: Option<(&Scored, &[(String, Scored)])>,
+    teacher: &TeacherRef,
+) -> Result<()> {
+    v.insert("agree".into(), metrics::top1_agreement(&test.probs, &teacher.test.probs)? * 100.0);
+    v.insert("kl_teacher".into(), metrics::kl_divergence(&teacher.test.probs, &test.probs)?);
+    let Some((d_test, d_ood)) = decomposed else { return Ok(()) };
+    let (Some(s_mi), Some(t_mi)) = (d_test.scores.get("MI"), teacher.test.scores.get("MI")) else { return Ok(()) };
+    let (mut s_all, mut t_all) = (s_mi.clone(), t_mi.clone());
+    let mut fractions = Vec::new();
+    for (name, t_ood) in &teacher.ood {
+        let Some((_, s_ood)) = d_ood.iter().find(|(n, _)| n == name) else { continue };
+        let (s_o, t_o) = (&s_ood.scores["MI"], &t_ood.scores["MI"]);
+        s_all.extend_from_slice(s_o);
+        t_all.extend_from_slice(t_o);
+        let (s_auc, t_auc) = (metrics::ood_detection(s_mi, s_o)?.auroc, metrics::ood_detection(t_mi, t_o)?.auroc);
+        fractions.push(s_auc / t_auc);
+    }
+    v.insert("mi_spearman".into(), metrics::spearman(&s_all, &t_all)?);
+    if !fractions.is_empty() {
+        v.insert("mi_auroc_frac".into(), fractions.iter().sum::<f64>() / fractions.len() as f64);
+    }
+    Ok(())
+}
+
+fn measure(unit: &Unit, label_dir: &Path, teacher: Option<&TeacherRef>) -> Result<(BTreeMap<String, f64>, Scored, TuSeries)> {
     let bins = metrics::DEFAULT_BINS;
     let mut v = BTreeMap::new();
     let (test_labels, val_labels) = (labels(label_dir, "test")?, labels(label_dir, "val")?);
@@ -196,10 +269,10 @@ fn measure(unit: &Unit, label_dir: &Path) -> Result<(BTreeMap<String, f64>, Scor
     v.insert("cnll".into(), cal.cnll);
     v.insert("cece".into(), cal.cece);
     v.insert("temperature".into(), cal.temperature);
-    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(unit.eval_dir().join("done.json"))?)?;
-    let sets: Vec<String> = done["sets"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
+    let sets = eval_sets(&unit.eval_dir())?;
     // OOD: each score separates test (in) from the OOD set (out).
     let mut tu: TuSeries = vec![("CIFAR-10 test".into(), test.scores["TU"].clone())];
+    let mut ood_scored = Vec::new();
     for set in sets.iter().filter(|s| s.starts_with("ood-")) {
         let ood = unit.score(set)?;
         tu.push((set.trim_start_matches("ood-").to_string(), ood.scores["TU"].clone()));
@@ -209,6 +282,28 @@ fn measure(unit: &Unit, label_dir: &Path) -> Result<(BTreeMap<String, f64>, Scor
             v.insert(format!("ood_{short}_{name}_auroc"), r.auroc);
             v.insert(format!("ood_{short}_{name}_aupr"), r.aupr);
         }
+        ood_scored.push((set.clone(), ood));
+    }
+    if let (Some(t), Unit::Run(run)) = (teacher, unit) {
+        // The view with an uncertainty decomposition: the run's own outputs when they have MI
+        // (Dirichlet students, BatchEnsembles), else a LatentBE student's unmerged BE.
+        let be_view = match score_be(&run.dir, "test")? {
+            Some(be_test) if !test.scores.contains_key("MI") => {
+                let ood = sets
+                    .iter()
+                    .filter(|s| s.starts_with("ood-"))
+                    .map(|s| Ok((s.clone(), score_be(&run.dir, s)?.context("BatchEnsemble view missing for an OOD set")?)))
+                    .collect::<Result<Vec<_>>>()?;
+                Some((be_test, ood))
+            }
+            _ => None,
+        };
+        let decomposed = match &be_view {
+            Some((be_test, ood)) => Some((be_test, ood.as_slice())),
+            None if test.scores.contains_key("MI") => Some((&test, ood_scored.as_slice())),
+            None => None,
+        };
+        fidelity(&mut v, &test, decomposed, t)?;
     }
     // Corruptions: mean over types and severities, uncalibrated and with the val temperature
     // (fitted above, once: refitting it per set cost ~90 % of a report).
@@ -265,15 +360,22 @@ pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> 
     let mut units: Vec<UnitResult> = Vec::new();
     let mut summaries = Vec::new();
     let teacher_dirs: Vec<PathBuf> = plan.teacher_dirs();
+    let teacher_ready = !teacher_dirs.is_empty() && teacher_dirs.iter().all(|d| d.join("eval/done.json").exists());
+    let teacher_ref = if teacher_ready { Some(TeacherRef::load(&teacher_dirs).context("scoring the teacher ensemble")?) } else { None };
     for row in &plan.rows {
         let mut row_units = Vec::new();
         let planned;
         let mut first_scored = None;
         if row.kind == RowKind::Ensemble {
             planned = 1;
-            let ready = !teacher_dirs.is_empty() && teacher_dirs.iter().all(|d| d.join("eval/done.json").exists());
-            if ready {
-                let (v, s, tu) = measure(&Unit::Ensemble(teacher_dirs.clone()), &teacher_dirs[0])?;
+            if teacher_ready {
+                let (mut v, s, tu) = measure(&Unit::Ensemble(teacher_dirs.clone()), &teacher_dirs[0], None)?;
+                // How well the members fit their training data (`train_accuracy` of each run).
+                let fits: Vec<f64> = teacher_dirs.iter().filter_map(|d| run_metric(d, "train_accuracy")).collect();
+                if fits.len() == teacher_dirs.len() {
+                    v.insert("member_train_acc_min".into(), fits.iter().cloned().fold(f64::INFINITY, f64::min) * 100.0);
+                    v.insert("member_train_acc_mean".into(), fits.iter().sum::<f64>() / fits.len() as f64 * 100.0);
+                }
                 row_units.push(UnitResult { row: row.id.clone(), point: "ensemble".into(), values: v });
                 first_scored = Some((s, teacher_dirs[0].clone(), tu));
             }
@@ -284,15 +386,10 @@ pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> 
                 if !r.dir.join("eval/done.json").exists() {
                     continue;
                 }
-                let (mut v, s, tu) = measure(&Unit::Run(r), &r.dir).with_context(|| format!("scoring {}", r.dir.display()))?;
-                if let Ok(m) = std::fs::read(r.dir.join("metrics.json"))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|b| Ok(serde_json::from_slice::<serde_json::Value>(&b)?))
-                {
-                    for key in ["train_seconds", "train_images_per_second", "peak_memory_bytes"] {
-                        if let Some(x) = m[key].as_f64() {
-                            v.insert(key.into(), x);
-                        }
+                let (mut v, s, tu) = measure(&Unit::Run(r), &r.dir, teacher_ref.as_ref()).with_context(|| format!("scoring {}", r.dir.display()))?;
+                for key in ["train_seconds", "train_images_per_second", "peak_memory_bytes", "train_accuracy", "train_nll"] {
+                    if let Some(x) = run_metric(&r.dir, key) {
+                        v.insert(key.into(), if key == "train_accuracy" { x * 100.0 } else { x });
                     }
                 }
                 row_units.push(UnitResult { row: row.id.clone(), point: r.point.clone(), values: v });
@@ -330,6 +427,12 @@ pub fn write_report(plan: &Plan, eval: &EvalSettings, out: &Path) -> Result<()> 
     )?;
     write_atomic(&out.join("README.md"), readme(plan, eval, &summaries)?.as_bytes())?;
     Ok(())
+}
+
+/// A number from a run's `metrics.json`, if the file and the key are there.
+fn run_metric(dir: &Path, key: &str) -> Option<f64> {
+    let bytes = std::fs::read(dir.join("metrics.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?[key].as_f64()
 }
 
 /// The teacher row's label names the ensemble size the profile really used (`DE-4` in the
@@ -426,6 +529,24 @@ fn readme(plan: &Plan, eval: &EvalSettings, rows: &[RowSummary]) -> Result<Strin
     for line in claims(rows) {
         let _ = writeln!(s, "- {line}");
     }
+    let _ = writeln!(s, "\n## The regime (criteria of `docs/cpu-regime.md`)\n");
+    for line in regime_checks(rows) {
+        let _ = writeln!(s, "- {line}");
+    }
+    if rows.iter().any(|r| r.metrics.contains_key("agree")) {
+        let _ = writeln!(s, "\n## Fidelity to the teacher (test set; MI columns for students with an uncertainty decomposition)\n");
+        let _ = writeln!(s, "| method | train ACC | top-1 agreement | KL(teacher ‖ student) | MI Spearman ρ (test + OOD) | MI OOD AUROC / teacher's |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for r in rows.iter().filter(|r| r.n > 0) {
+            let train = if r.id == "teacher" { r.metrics.get("member_train_acc_mean") } else { r.metrics.get("train_accuracy") };
+            let v: Vec<String> = [(train, 2), (r.metrics.get("agree"), 2), (r.metrics.get("kl_teacher"), 4), (r.metrics.get("mi_spearman"), 3), (r.metrics.get("mi_auroc_frac"), 3)]
+                .into_iter()
+                .map(|(m, d)| fmt_ms(m, d, r.n))
+                .collect();
+            let _ = writeln!(s, "| {} | {} |", r.label, v.join(" | "));
+        }
+        let _ = writeln!(s, "\nTrain ACC: clean training images, eval mode (the teacher row: mean over its members). LatentBE students: agreement and KL of the merged network, MI of the unmerged BatchEnsemble (`eval/be-*.npy`); Dirichlet students: the MI of their Dirichlet; the MI OOD AUROC ratio is averaged over the OOD sets.");
+    }
     // OOD
     let ood_sets: Vec<String> = {
         let mut v: Vec<String> = rows
@@ -498,56 +619,95 @@ fn profile_description(plan: &Plan) -> Option<String> {
     t.get("description").and_then(|d| d.as_str()).map(String::from)
 }
 
-/// The claims of PROTOCOLS.md, evaluated on the summary (means).
-/// The verdict on a claim that holds when every `(improvement, noise)` pair has a positive
-/// improvement (the claimed direction, in the metric's units): "holds" when each improvement
-/// also exceeds its noise — the two rows' seed standard deviations combined, √(s_a² + s_b²) —
-/// "within seed noise" when the direction is right but some gap does not, else "does not
-/// hold". With two or three seeds the std is itself rough; the rule is stated in the report.
-fn verdict(gaps: &[(f64, f64)]) -> &'static str {
-    if gaps.iter().any(|(d, _)| !(*d > 0.0)) {
-        "**does not hold**"
-    } else if gaps.iter().all(|(d, noise)| d > noise) {
-        "**holds**"
-    } else {
-        "**right direction, within seed noise**"
-    }
+/// One metric of a claim: row `a` beats row `b` on `metric` (higher or lower is better).
+struct Comparison {
+    metric: &'static str,
+    label: &'static str,
+    higher_is_better: bool,
+    digits: usize,
 }
 
+const ACC_UP: Comparison = Comparison { metric: "acc", label: "ACC", higher_is_better: true, digits: 2 };
+const NLL_DOWN: Comparison = Comparison { metric: "nll", label: "NLL", higher_is_better: false, digits: 3 };
+const ECE_DOWN: Comparison = Comparison { metric: "ece", label: "ECE", higher_is_better: false, digits: 3 };
+
+/// Where a comparison's interval lies relative to 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    Claimed,
+    Opposite,
+    Straddles,
+}
+
+/// The claims of PROTOCOLS.md, each metric's gap with its 95 % Welch interval (the student
+/// seeds of two rows are independent runs; Welch does not assume equal variances). Verdict:
+/// "holds" when every interval lies on the claimed side of 0, "contradicted" when some
+/// interval lies entirely on the other side, else "not resolved at n seeds".
 fn claims(rows: &[RowSummary]) -> Vec<String> {
-    let get = |id: &str, k: &str| rows.iter().find(|r| r.id == id && r.n > 0).and_then(|r| r.metrics.get(k)).copied();
-    // Improvement of `a` over `b` (higher is better when `up`), and the combined seed std.
-    let gap = |[a, sa]: [f64; 2], [b, sb]: [f64; 2], up: bool| (if up { a - b } else { b - a }, sa.hypot(sb));
-    let mut out = Vec::new();
-    match (get("kd-latentbe", "acc"), get("kd", "acc"), get("kd-latentbe", "nll"), get("kd", "nll")) {
-        (Some(la), Some(ka), Some(ln), Some(kn)) => out.push(format!(
-            "KD + LatentBE beats KD on ACC and NLL: {} (ACC {:.2} vs {:.2}, NLL {:.3} vs {:.3}).",
-            verdict(&[gap(la, ka, true), gap(ln, kn, false)]),
-            la[0],
-            ka[0],
-            ln[0],
-            kn[0]
-        )),
-        _ => out.push("KD + LatentBE vs KD: not all runs are finished.".into()),
-    }
-    for other in ["kd-latentbe", "conf-ods"] {
-        match (get("tdiv-sdiv", "nll"), get(other, "nll"), get("tdiv-sdiv", "ece"), get(other, "ece")) {
-            (Some(tn), Some(on), Some(te), Some(oe)) => out.push(format!(
-                "TDiv-SDiv lowers NLL and ECE below {other}: {} (NLL {:.3} vs {:.3}, ECE {:.3} vs {:.3}).",
-                verdict(&[gap(tn, on, false), gap(te, oe, false)]),
-                tn[0],
-                on[0],
-                te[0],
-                oe[0]
-            )),
-            _ => out.push(format!("TDiv-SDiv vs {other}: not all runs are finished.")),
+    let group = |id: &str, k: &str| -> Option<metrics::GroupStats> {
+        let r = rows.iter().find(|r| r.id == id && r.n > 0)?;
+        let [mean, std] = *r.metrics.get(k)?;
+        Some(metrics::GroupStats { mean, std, n: r.n })
+    };
+    let claim = |text: &str, a: &str, b: &str, cmp: &[Comparison]| -> String {
+        let mut parts = Vec::new();
+        let mut sides = Vec::new();
+        let mut n_min = usize::MAX;
+        for c in cmp {
+            let (Some(ga), Some(gb)) = (group(a, c.metric), group(b, c.metric)) else {
+                return format!("{text}: not all runs are finished.");
+            };
+            n_min = n_min.min(ga.n).min(gb.n);
+            let d = c.digits;
+            let ms = |g: metrics::GroupStats| if g.n > 1 { format!("{:.d$} ± {:.d$}", g.mean, g.std) } else { format!("{:.d$}", g.mean) };
+            let mut part = format!("{} {} vs {} (n = {}, {}): gap {:+.d$}", c.label, ms(ga), ms(gb), ga.n, gb.n, ga.mean - gb.mean);
+            match metrics::welch_interval(ga, gb, 0.95) {
+                Ok(i) => {
+                    let _ = write!(part, ", 95 % CI [{:+.d$}, {:+.d$}]", i.lo, i.hi);
+                    let (claimed_lo, claimed_hi) = if c.higher_is_better { (i.lo > 0.0, i.hi < 0.0) } else { (i.hi < 0.0, i.lo > 0.0) };
+                    sides.push(if claimed_lo { Side::Claimed } else if claimed_hi { Side::Opposite } else { Side::Straddles });
+                }
+                Err(_) => {
+                    part.push_str(", no interval with one seed");
+                    sides.push(Side::Straddles);
+                }
+            }
+            parts.push(part);
         }
+        let verdict = if sides.contains(&Side::Opposite) {
+            "**contradicted**".to_string()
+        } else if sides.iter().all(|s| *s == Side::Claimed) {
+            "**holds**".to_string()
+        } else {
+            format!("**not resolved at {n_min} seed{}**", if n_min == 1 { "" } else { "s" })
+        };
+        format!("{text}: {verdict} ({}).", parts.join("; "))
+    };
+    vec![
+        claim("KD + LatentBE beats KD on ACC and NLL", "kd-latentbe", "kd", &[ACC_UP, NLL_DOWN]),
+        claim("TDiv-SDiv lowers NLL and ECE below KD + LatentBE", "tdiv-sdiv", "kd-latentbe", &[NLL_DOWN, ECE_DOWN]),
+        claim("TDiv-SDiv lowers NLL and ECE below ConfODS", "tdiv-sdiv", "conf-ods", &[NLL_DOWN, ECE_DOWN]),
+        "The single-pass LatentBE student costs one backbone forward pass: it is saved as the merged plain network (see `cargo xtask bench`).".into(),
+        "Rule: each gap is row − comparator (mean over student seeds) with its 95 % Welch interval (unequal variances, Welch–Satterthwaite degrees of freedom); a claim holds when every interval lies on the claimed side of 0, is contradicted when one lies entirely on the other side, and is otherwise not resolved at that many seeds.".into(),
+    ]
+}
+
+/// The regime criteria of `docs/cpu-regime.md`, checked on the summary: teachers fit their
+/// training data, KD students are over-confident.
+fn regime_checks(rows: &[RowSummary]) -> Vec<String> {
+    let get = |id: &str, k: &str| rows.iter().find(|r| r.id == id && r.n > 0).and_then(|r| r.metrics.get(k)).map(|v| v[0]);
+    let pass = |ok: bool| if ok { "**met**" } else { "**not met**" };
+    let mut out = Vec::new();
+    match get("teacher", "member_train_acc_min") {
+        Some(a) => out.push(format!("Teachers fit their training data (every member ≥ 98 % clean training accuracy): {} (lowest member {a:.2} %).", pass(a >= 98.0))),
+        None => out.push("Teachers' training accuracy: not recorded (runs older than `train_accuracy` in metrics.json).".into()),
     }
-    out.push("The single-pass LatentBE student costs one backbone forward pass: it is saved as the merged plain network (see `cargo xtask bench`).".into());
-    out.push(
-        "Rule: a claim holds when every gap is in the claimed direction and larger than √(s₁² + s₂²) of the two rows' seed standard deviations; in the right direction but not larger, it is within seed noise."
-            .into(),
-    );
+    if let (Some(n), Some(c)) = (get("kd", "nll"), get("kd", "cnll")) {
+        out.push(format!("KD students over-confident, NLL − cNLL ≥ 0.03: {} ({:.3} − {:.3} = {:.3}; paper 0.270 − 0.201 = 0.069).", pass(n - c >= 0.03), n, c, n - c));
+    }
+    if let (Some(k), Some(t)) = (get("kd", "ece"), get("teacher", "ece")) {
+        out.push(format!("KD ECE at least twice the teacher's: {} ({k:.3} vs {t:.3}; paper 0.042 vs 0.006).", pass(k >= 2.0 * t)));
+    }
     out
 }
 
@@ -579,8 +739,7 @@ mod tests {
     }
 
     #[test]
-    fn claims_weigh_gaps_against_seed_noise() {
-        // Means ± std of results/cifar10-cpu/summary.json (cpu profile, 2 seeds), rounded.
+    fn claims_carry_welch_intervals_and_three_verdicts() {
         let rows = [
             row("kd", &[("acc", [64.31, 0.11]), ("nll", [0.984, 0.001])]),
             row("kd-latentbe", &[("acc", [65.19, 0.07]), ("nll", [0.966, 0.005]), ("ece", [0.035, 0.001])]),
@@ -588,17 +747,37 @@ mod tests {
             row("tdiv-sdiv", &[("nll", [0.976, 0.004]), ("ece", [0.041, 0.002])]),
         ];
         let c = claims(&rows);
-        // ACC +0.88 > √(.11² + .07²) = .13 and NLL .018 > .005: holds.
-        assert!(c[0].starts_with("KD + LatentBE beats KD on ACC and NLL: **holds**"), "{}", c[0]);
-        // NLL higher than KD + LatentBE: wrong direction.
-        assert!(c[1].contains("below kd-latentbe: **does not hold**"), "{}", c[1]);
-        // NLL .001 lower than ConfODS, noise √(.004² + .014²) = .015; ECE .002 vs .0022.
-        assert!(c[2].contains("below conf-ods: **right direction, within seed noise**"), "{}", c[2]);
-        assert!(c[2].contains("NLL 0.976 vs 0.977, ECE 0.041 vs 0.043"), "{}", c[2]);
-        // Clear gaps hold; a missing row is reported as unfinished.
-        let clear = [row("tdiv-sdiv", &[("nll", [0.90, 0.004]), ("ece", [0.020, 0.002])]), rows[2].clone()];
-        assert!(claims(&clear)[2].contains("below conf-ods: **holds**"), "{:?}", claims(&clear));
-        assert!(claims(&clear)[0].contains("not all runs are finished"));
-        assert_eq!(verdict(&[(f64::NAN, 0.0)]), "**does not hold**");
+        // Intervals checked against scipy (t = scipy.stats.t.ppf(0.975, ν)):
+        // ACC: +0.88, se = √(.07²/2 + .11²/2) = .0922, ν = 1.70: CI [+0.407, +1.353].
+        // NLL: −0.018, se = .0036, ν = 1.08: CI [−0.057, +0.021] straddles 0 → not resolved.
+        assert!(c[0].starts_with("KD + LatentBE beats KD on ACC and NLL: **not resolved at 2 seeds**"), "{}", c[0]);
+        assert!(c[0].contains("ACC 65.19 ± 0.07 vs 64.31 ± 0.11 (n = 2, 2): gap +0.88, 95 % CI [+0."), "{}", c[0]);
+        // NLL +0.010 above KD + LatentBE: CI [−0.010, +0.030]; ECE +0.006: CI [−0.004, +0.016];
+        // both straddle 0: not resolved.
+        assert!(c[1].contains("**not resolved at 2 seeds**"), "{}", c[1]);
+        // Clear gaps: holds; a clear gap the wrong way: contradicted; missing rows: unfinished.
+        // NLL 0.90 ± .004 vs 0.977 ± .004: CI [−0.094, −0.060]; ECE: [−0.027, −0.019].
+        let mut clear = rows.clone();
+        clear[2] = row("conf-ods", &[("nll", [0.977, 0.004]), ("ece", [0.043, 0.001])]);
+        clear[3] = row("tdiv-sdiv", &[("nll", [0.90, 0.004]), ("ece", [0.020, 0.001])]);
+        assert!(claims(&clear)[2].contains("below ConfODS: **holds**"), "{:?}", claims(&clear));
+        // NLL 1.20 vs 0.977: CI [+0.210, +0.236], entirely above 0.
+        clear[3] = row("tdiv-sdiv", &[("nll", [1.20, 0.004]), ("ece", [0.020, 0.001])]);
+        assert!(claims(&clear)[2].contains("below ConfODS: **contradicted**"), "{:?}", claims(&clear));
+        assert!(claims(&rows[2..])[0].contains("not all runs are finished"));
+        let one = [RowSummary { n: 1, ..rows[0].clone() }, RowSummary { n: 1, ..rows[1].clone() }];
+        assert!(claims(&one)[0].contains("**not resolved at 1 seed**") && claims(&one)[0].contains("no interval with one seed"), "{:?}", claims(&one));
+    }
+
+    #[test]
+    fn regime_checks_apply_the_documented_thresholds() {
+        let rows = [
+            row("teacher", &[("member_train_acc_min", [98.4, 0.0]), ("ece", [0.010, 0.0])]),
+            row("kd", &[("nll", [1.00, 0.01]), ("cnll", [0.96, 0.01]), ("ece", [0.019, 0.001])]),
+        ];
+        let c = regime_checks(&rows);
+        assert!(c[0].contains("**met**") && c[0].contains("98.40"), "{}", c[0]);
+        assert!(c[1].contains("**met**") && c[1].contains("0.040"), "{}", c[1]);
+        assert!(c[2].contains("**not met**"), "{}", c[2]);
     }
 }

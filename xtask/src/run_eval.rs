@@ -7,6 +7,8 @@
 //!                                  member-major (M = 1 but for BatchEnsembles trained on labels)
 //!   ood-<set>.npy                  fashion_mnist, svhn (if present), noise_uniform, noise_gaussian
 //!   corrupt-<name>-<severity>.npy  15 corruptions x 5 severities of the first test images
+//!   be-test.npy, be-ood-<set>.npy  LatentBE students only: the same for the unmerged
+//!                                  BatchEnsemble ([M*N, K]), for its uncertainty decomposition
 //!   done.json                      the settings and sets; a stage is redone if they change
 //! ```
 //!
@@ -22,7 +24,7 @@ use data::{Corruption, ImageSet, NoiseKind, Part};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::cmd_train::{load_data, load_run_model, predict_logits};
+use crate::cmd_train::{load_data, load_run_be, load_run_model, predict_logits};
 use crate::compose::Profile;
 use crate::fsx::write_json;
 use crate::npy;
@@ -70,6 +72,9 @@ struct Done {
     sets: Vec<String>,
     /// Members M of the saved model: each file holds `[M * N, K]`, member-major.
     members: usize,
+    /// Members of the unmerged BatchEnsemble of a LatentBE run (`be-*.npy`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    be_members: Option<usize>,
 }
 
 /// The OOD sets available on this machine (Fashion-MNIST and SVHN only where present).
@@ -140,10 +145,17 @@ pub fn evaluate_plan(plan: &Plan, settings: &EvalSettings, backend: Backend, dat
 }
 
 fn is_done(eval: &Path, settings: &EvalSettings) -> bool {
+    let has_be = eval.parent().is_some_and(|run| run.join("be.json").exists());
     std::fs::read(eval.join("done.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Done>(&b).ok())
-        .is_some_and(|d| &d.settings == settings)
+        .is_some_and(|d| &d.settings == settings && (d.be_members.is_some() || !has_be))
+}
+
+/// Whether the unmerged BatchEnsemble is evaluated on this set: the test set and the OOD
+/// sets (its MI against the teacher's; corruptions and validation need only the merged net).
+pub fn be_set(name: &str) -> bool {
+    name == "test" || name.starts_with("ood-")
 }
 
 /// Logits of one run on every set, each file atomic, `done.json` last.
@@ -156,8 +168,18 @@ pub fn evaluate_run(dir: &Path, sets: &[EvalSet], settings: &EvalSettings, devic
         let logits = predict_logits(&model, &s.images, batch, device)?;
         npy::write_f32_2d(&eval.join(format!("{}.npy", s.name)), &logits, [model.members * s.images.len(), cfg.num_classes])?;
     }
+    let be_members = match load_run_be(dir, device)? {
+        Some(be) => {
+            for s in sets.iter().filter(|s| be_set(&s.name)) {
+                let logits = predict_logits(&be, &s.images, batch, device)?;
+                npy::write_f32_2d(&eval.join(format!("be-{}.npy", s.name)), &logits, [be.members * s.images.len(), cfg.num_classes])?;
+            }
+            Some(be.members)
+        }
+        None => None,
+    };
     let sets = sets.iter().map(|s| s.name.clone()).collect();
-    write_json(&eval.join("done.json"), &Done { settings: settings.clone(), sets, members: model.members })?;
+    write_json(&eval.join("done.json"), &Done { settings: settings.clone(), sets, members: model.members, be_members })?;
     tracing::info!(run = %dir.display(), seconds = started.elapsed().as_secs_f64(), "evaluated");
     Ok(())
 }

@@ -2,6 +2,11 @@
 //! asked (ODS, ConfODS, TDiv-SDiv), run the teachers on the (perturbed) batch, and apply the
 //! method's loss. The teachers' outputs are constants; the batch the loss sees is the
 //! perturbed one (the clean batch is replaced, as in the reference code).
+//!
+//! EnD²'s temperature follows the annealing schedule in FRACTIONAL epochs, `epoch + step /
+//! steps_per_epoch`, updated every step (as `distill::spirals` and the PriorNetworks
+//! reference's per-iteration annealing do), so a schedule of 0.3 + 0.4 epochs reaches T = 1
+//! after 70 % of the first epoch instead of never.
 
 use burn::config::Config;
 use burn::tensor::{Int, Tensor};
@@ -96,13 +101,29 @@ pub struct Distiller<'a> {
     perturbation: PerturbationKind,
     teachers: &'a [Backbone],
     seed: u64,
+    steps_per_epoch: usize,
 }
 
 impl<'a> Distiller<'a> {
     /// `teachers`: plain eval-mode networks (Deep Ensemble members). `seed` drives the
     /// perturbation draws, derived per (epoch, step) so a resumed run draws the same.
-    pub fn new(method: Method, perturbation: PerturbationKind, teachers: &'a [Backbone], seed: u64) -> Self {
-        Self { method, perturbation, teachers, seed }
+    /// `steps_per_epoch`: optimisation steps per epoch of the training loop (schedules
+    /// that run in fractional epochs need it; at least 1).
+    pub fn new(method: Method, perturbation: PerturbationKind, teachers: &'a [Backbone], seed: u64, steps_per_epoch: usize) -> Self {
+        Self { method, perturbation, teachers, seed, steps_per_epoch: steps_per_epoch.max(1) }
+    }
+
+    /// The fractional epoch of 0-based `epoch`'s 0-based `step`: `epoch + step / steps_per_epoch`.
+    pub fn progress(&self, epoch: usize, step: usize) -> f64 {
+        epoch as f64 + step as f64 / self.steps_per_epoch as f64
+    }
+
+    /// The EnD² temperature the loss uses at (`epoch`, `step`); `None` for other methods.
+    pub fn end2_temperature(&self, epoch: usize, step: usize) -> Option<f64> {
+        match &self.method {
+            Method::EnD2 { schedule, .. } => Some(schedule.temperature(self.progress(epoch, step))),
+            _ => None,
+        }
     }
 
     fn rng(&self, epoch: usize, step: usize) -> StdRng {
@@ -134,9 +155,42 @@ impl<'a> Distiller<'a> {
             Method::OneToOne { alpha, temperature } => one_to_one(student_logits, teacher_logits, y, *alpha, *temperature)?,
             Method::AeKd { alpha, temperature, cap } => ae_kd(student_logits, teacher_logits, y, *alpha, *temperature, *cap)?.loss,
             Method::EnD2 { schedule, smoothing } => {
-                end2(student_logits, teacher_logits, schedule.temperature(epoch as f64), *smoothing)?
+                end2(student_logits, teacher_logits, schedule.temperature(self.progress(epoch, step)), *smoothing)?
             }
             Method::ProxyEnD2 { offsets } => proxy_end2(student_logits, teacher_logits, offsets)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smoke profile's EnD² schedule (T0 = 10, hold 0.3, decay 0.4 epochs) over a
+    /// 10-step epoch: the temperature the loss uses must leave T0 at step 3 and reach 1 at
+    /// step 7 of the FIRST epoch (0.3 + 0.4 = 0.7 epochs). With whole epochs it stayed at
+    /// T0 = 10 for all of epoch 0.
+    #[test]
+    fn end2_temperature_anneals_within_an_epoch() {
+        let schedule = TemperatureSchedule::new(10.0).with_hold_epochs(0.3).with_decay_epochs(0.4);
+        let method = Method::EnD2 { schedule, smoothing: 1e-3 };
+        let d = Distiller::new(method, PerturbationKind::None, &[], 0, 10);
+        let t = |step| d.end2_temperature(0, step).unwrap();
+        assert_eq!(t(0), 10.0);
+        assert_eq!(t(2), 10.0);
+        // step 5 = 0.5 epochs: 10 + (1 − 10)(0.5 − 0.3)/0.4 = 5.5
+        assert!((t(5) - 5.5).abs() < 1e-12, "{}", t(5));
+        assert_eq!(t(7), 1.0);
+        assert_eq!(t(9), 1.0);
+        assert_eq!(d.end2_temperature(1, 0), Some(1.0));
+        // Hold and decay of whole epochs: T reaches 1 exactly at epoch hold + decay.
+        let schedule = TemperatureSchedule::new(4.0).with_hold_epochs(1.0).with_decay_epochs(2.0);
+        let d = Distiller::new(Method::EnD2 { schedule, smoothing: 0.0 }, PerturbationKind::None, &[], 0, 4);
+        assert_eq!(d.end2_temperature(0, 3), Some(4.0));
+        assert_eq!(d.end2_temperature(1, 2), Some(4.0 - 3.0 * 0.5 / 2.0));
+        assert!(d.end2_temperature(2, 3).unwrap() > 1.0);
+        assert_eq!(d.end2_temperature(3, 0), Some(1.0));
+        let kd = Distiller::new(Method::Kd { alpha: 1.0, temperature: 4.0 }, PerturbationKind::None, &[], 0, 4);
+        assert_eq!(kd.end2_temperature(0, 0), None);
     }
 }

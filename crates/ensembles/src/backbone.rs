@@ -7,9 +7,9 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor, s};
 
-use crate::config::{Arch, BackboneConfig, MergeRule, ShortcutKind};
+use crate::config::{Arch, BackboneConfig, MergeRule, ShortcutKind, WeightInit};
 use crate::error::EnsembleError;
-use crate::layers::{EnsConv2d, EnsLinear, EnsNorm};
+use crate::layers::{EnsConv2d, EnsLinear, EnsNorm, LayerInit};
 use crate::normalize::Normalize;
 
 /// A residual block: post-activation basic block (ResNet) or pre-activation block (WRN).
@@ -51,7 +51,7 @@ impl Block {
         let (proj, proj_norm, pad_stride, pad_channels) = match (reshape, cfg.shortcut_kind()) {
             (false, _) => (None, None, 1, 0),
             (true, ShortcutKind::Projection) => (
-                Some(EnsConv2d::new([c_in, c_out], 1, stride, 0, false, be, device)),
+                Some(EnsConv2d::new([c_in, c_out], 1, stride, 0, false, be, cfg.conv_init(), device)),
                 (!preact).then(|| EnsNorm::new(c_out, be, device)),
                 1,
                 0,
@@ -60,9 +60,9 @@ impl Block {
         };
         Self {
             norm1: EnsNorm::new(if preact { c_in } else { c_out }, be, device),
-            conv1: EnsConv2d::new([c_in, c_out], 3, stride, 1, false, be, device),
+            conv1: EnsConv2d::new([c_in, c_out], 3, stride, 1, false, be, cfg.conv_init(), device),
             norm2: EnsNorm::new(c_out, be, device),
-            conv2: EnsConv2d::new([c_out, c_out], 3, 1, 1, false, be, device),
+            conv2: EnsConv2d::new([c_out, c_out], 3, 1, 1, false, be, cfg.conv_init(), device),
             proj,
             proj_norm,
             dropout: DropoutConfig::new(cfg.dropout).init(),
@@ -202,6 +202,22 @@ impl BackboneConfig {
         }
     }
 
+    /// How the convolutions are drawn under [`BackboneConfig::init`].
+    fn conv_init(&self) -> LayerInit {
+        match self.init {
+            WeightInit::Reference => LayerInit::TruncatedHeNormal,
+            WeightInit::HeNormalUniformHead => LayerInit::HeNormal,
+        }
+    }
+
+    /// How the classifier is drawn under [`BackboneConfig::init`].
+    fn head_init(&self) -> LayerInit {
+        match self.init {
+            WeightInit::Reference => LayerInit::TruncatedHeNormal,
+            WeightInit::HeNormalUniformHead => LayerInit::TorchUniform,
+        }
+    }
+
     /// Build the network on `device`.
     pub fn init(&self, device: &Device) -> Result<Backbone, EnsembleError> {
         let be = self.batch_ensemble.as_ref();
@@ -217,11 +233,11 @@ impl BackboneConfig {
         }
         Ok(Backbone {
             normalize: Normalize { mean: self.input_mean, std: self.input_std },
-            stem: EnsConv2d::new([3, 16], 3, 1, 1, false, be, device),
+            stem: EnsConv2d::new([3, 16], 3, 1, 1, false, be, self.conv_init(), device),
             stem_norm: (!preact).then(|| EnsNorm::new(16, be, device)),
             blocks,
             final_norm: preact.then(|| EnsNorm::new(c_in, be, device)),
-            head: EnsLinear::new(c_in, self.num_classes, true, be, device),
+            head: EnsLinear::new(c_in, self.num_classes, true, be, self.head_init(), device),
             members: be.map_or(1, |c| c.members),
         })
     }

@@ -34,13 +34,31 @@ pub enum ShortcutKind {
     ZeroPad,
 }
 
-/// Bias of BatchEnsemble layers.
+/// Bias of BatchEnsemble layers (METHODS.md §1).
 #[derive(Config, Debug, PartialEq, Copy)]
 pub enum BiasMode {
-    /// One bias shared by all members (LatentBE authors' code).
+    /// One bias `b` shared by all members, added BEFORE the output fast weight:
+    /// `y_m = s_m ∘ (W (x ∘ r_m) + b)` (LatentBE authors' code, giung2-jax
+    /// `giung2/layers/linear.py`, `conv.py`). Member m's plain layer has bias `s_m ∘ b`; the
+    /// LatentBE merge gives `s̄ ∘ b` under both merge rules.
     Shared,
-    /// One bias per member `b_m` (Diversity-Matters / giung2 code).
+    /// One bias per member `b_m`, added AFTER `s`: `y_m = s_m ∘ (W (x ∘ r_m)) + b_m`
+    /// (Diversity-Matters / giung2 `layers/linear.py`). The merge averages the `b_m`.
     PerMember,
+}
+
+/// Initialisation of the slow weights of a [`Backbone`](crate::Backbone).
+#[derive(Config, Debug, PartialEq, Copy)]
+pub enum WeightInit {
+    /// The reference code (giung2-jax, METHODS.md §1): convolution kernels truncated
+    /// He-normal (`variance_scaling(2.0, "fan_in", "truncated_normal")`: a standard normal
+    /// truncated to ±2, scaled by `sqrt(2 / fan_in) / 0.8796…` so the variance is
+    /// `2 / fan_in`), classifier weight He-normal (the same), classifier bias zero.
+    Reference,
+    /// What this project used before matching the reference: untruncated He-normal
+    /// convolutions (`N(0, 2 / fan_in)`) and PyTorch's default uniform classifier weight and
+    /// bias, `U(±1/sqrt(d_in))`. Kept to compare against runs made with it.
+    HeNormalUniformHead,
 }
 
 /// BatchNorm layers of a BatchEnsemble network.
@@ -121,4 +139,7 @@ pub struct BackboneConfig {
     /// `Some` builds a BatchEnsemble network, `None` a plain one.
     #[config(default = "None")]
     pub batch_ensemble: Option<BatchEnsembleConfig>,
+    /// Initialisation of the slow weights (the reference code's by default).
+    #[config(default = "WeightInit::Reference")]
+    pub init: WeightInit,
 }

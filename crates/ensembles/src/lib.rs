@@ -26,7 +26,7 @@ mod normalize;
 mod storage;
 
 pub use backbone::{Backbone, Block};
-pub use config::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, MergeRule, NormMode, ShortcutKind};
+pub use config::{Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, FastInit, MergeRule, NormMode, ShortcutKind, WeightInit};
 pub use deep_ensemble::DeepEnsemble;
 pub use error::EnsembleError;
 pub use layers::{EnsConv2d, EnsLinear, EnsNorm};

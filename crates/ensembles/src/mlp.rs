@@ -16,7 +16,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{BatchEnsembleConfig, MergeRule};
-use crate::layers::EnsLinear;
+use crate::layers::{EnsLinear, LayerInit};
 use crate::{EnsembleError, tile, untile};
 
 /// Shape of an [`Mlp`].
@@ -100,14 +100,14 @@ impl MlpConfig {
 
 impl MlpConfig {
     /// A BatchEnsemble network of this shape with `be.members` members (biases and fast
-    /// weights per `be`; BatchNorm settings do not apply). Weights are drawn as
-    /// [`EnsLinear::new`] does, from the device's random generator.
+    /// weights per `be`; BatchNorm settings do not apply). Weights and biases are PyTorch's uniform
+    /// default ([`LayerInit::TorchUniform`], as the plain [`Mlp`]), from the device's generator.
     pub fn init_batch_ensemble(&self, be: &BatchEnsembleConfig, device: &Device) -> Result<BeMlp, EnsembleError> {
         self.validate()?;
         if be.members == 0 {
             return Err(EnsembleError::InvalidArch("mlp: batch_ensemble.members = 0".into()));
         }
-        let layers = self.layer_shapes().into_iter().map(|(i, o)| EnsLinear::new(i, o, true, Some(be), device)).collect();
+        let layers = self.layer_shapes().into_iter().map(|(i, o)| EnsLinear::new(i, o, true, Some(be), LayerInit::TorchUniform, device)).collect();
         Ok(BeMlp { layers, input_scale: self.input_scale })
     }
 }

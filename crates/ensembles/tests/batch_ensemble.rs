@@ -4,10 +4,13 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use ensembles::layers::LayerInit;
 use ensembles::{
     Arch, BackboneConfig, BatchEnsembleConfig, BiasMode, EnsConv2d, EnsLinear, FastInit, MergeRule, NormMode,
     ShortcutKind,
 };
+
+const INIT: LayerInit = LayerInit::TruncatedHeNormal;
 
 fn dev() -> Device {
     let d = Device::flex();
@@ -68,7 +71,7 @@ fn be_conv_member_equals_conv_with_materialised_weight() {
     let device = dev();
     let (m, b, c_in, c_out, k) = (3, 2, 4, 5, 3);
     let cfg = be_cfg(m, BiasMode::PerMember);
-    let mut layer = EnsConv2d::new([c_in, c_out], k, 2, 1, true, Some(&cfg), &device);
+    let mut layer = EnsConv2d::new([c_in, c_out], k, 2, 1, true, Some(&cfg), INIT, &device);
     // Non-zero per-member biases so the bias path is exercised.
     layer.bias = Some(burn::module::Param::from_tensor(Tensor::random([m, c_out], Distribution::Normal(0.0, 1.0), &device)));
     let x = Tensor::<4>::random([b, c_in, 6, 6], Distribution::Uniform(0.0, 1.0), &device);
@@ -104,31 +107,81 @@ fn be_conv_member_equals_conv_with_materialised_weight() {
 
 #[test]
 fn be_linear_member_equals_linear_with_materialised_weight() {
+    // Both bias modes against the host formula of METHODS.md §1: shared b BEFORE s,
+    // y_m = s_m ∘ (W (x ∘ r_m) + b) (giung2-jax `layers/linear.py`), per-member b_m after s.
     let device = dev();
     let (m, b, d_in, d_out) = (2, 3, 4, 3);
-    let layer = EnsLinear::new(d_in, d_out, true, Some(&be_cfg(m, BiasMode::Shared)), &device);
-    let x = Tensor::<2>::random([b, d_in], Distribution::Normal(0.0, 1.0), &device);
+    for mode in [BiasMode::Shared, BiasMode::PerMember] {
+        let mut layer = EnsLinear::new(d_in, d_out, true, Some(&be_cfg(m, mode)), INIT, &device);
+        let rows = if mode == BiasMode::Shared { 1 } else { m };
+        // Non-zero biases (the reference init's are zero) so the bias path is exercised.
+        layer.bias = Some(burn::module::Param::from_tensor(Tensor::random([rows, d_out], Distribution::Normal(0.0, 1.0), &device)));
+        let x = Tensor::<2>::random([b, d_in], Distribution::Normal(0.0, 1.0), &device);
+        let y = host(layer.forward(x.clone().repeat_dim(0, m)));
+        let (w, r, s, bias, xv) = (
+            host(layer.weight.val()),
+            host(layer.r.as_ref().unwrap().val()),
+            host(layer.s.as_ref().unwrap().val()),
+            host(layer.bias.as_ref().unwrap().val()),
+            host(x.clone()),
+        );
+        for mi in 0..m {
+            let mut expect = vec![0f32; b * d_out];
+            for n in 0..b {
+                for o in 0..d_out {
+                    let mut acc = 0f32;
+                    for i in 0..d_in {
+                        acc += xv[n * d_in + i] * w[i * d_out + o] * r[mi * d_in + i];
+                    }
+                    let sm = s[mi * d_out + o];
+                    expect[n * d_out + o] = match mode {
+                        BiasMode::Shared => sm * (acc + bias[o]),
+                        BiasMode::PerMember => sm * acc + bias[mi * d_out + o],
+                    };
+                }
+            }
+            assert_close(&y[mi * b * d_out..(mi + 1) * b * d_out], &expect, 1e-5, &format!("{mode:?}: BE linear rows"));
+            let plain = layer.member(mi).unwrap();
+            assert!(plain.r.is_none() && plain.s.is_none());
+            assert_close(&host(plain.forward(x.clone())), &expect, 1e-5, &format!("{mode:?}: member linear"));
+        }
+    }
+}
+
+#[test]
+fn be_conv_with_shared_bias_adds_it_before_s() {
+    // y_m = s_m ∘ (W * (x ∘ r_m) + b) (giung2-jax `layers/conv.py`), checked against the naive
+    // convolution with the materialised member weight and the member bias s_m ∘ b.
+    let device = dev();
+    let (m, b, c_in, c_out, k) = (2, 2, 3, 4, 3);
+    let mut layer = EnsConv2d::new([c_in, c_out], k, 1, 1, true, Some(&be_cfg(m, BiasMode::Shared)), INIT, &device);
+    layer.bias = Some(burn::module::Param::from_tensor(Tensor::random([1, c_out], Distribution::Normal(0.0, 1.0), &device)));
+    let x = Tensor::<4>::random([b, c_in, 5, 5], Distribution::Uniform(0.0, 1.0), &device);
     let y = host(layer.forward(x.clone().repeat_dim(0, m)));
-    let (w, r, s, bias, xv) = (
+    let (w, r, s, bias) = (
         host(layer.weight.val()),
         host(layer.r.as_ref().unwrap().val()),
         host(layer.s.as_ref().unwrap().val()),
         host(layer.bias.as_ref().unwrap().val()),
-        host(x.clone()),
     );
+    let xv = host(x.clone());
+    let per_member = y.len() / m;
     for mi in 0..m {
-        let mut expect = vec![0f32; b * d_out];
-        for n in 0..b {
-            for o in 0..d_out {
-                let mut acc = bias[o];
-                for i in 0..d_in {
-                    acc += xv[n * d_in + i] * w[i * d_out + o] * r[mi * d_in + i] * s[mi * d_out + o];
+        let mut wr = w.clone();
+        for o in 0..c_out {
+            for i in 0..c_in {
+                for t in 0..k * k {
+                    wr[(o * c_in + i) * k * k + t] *= r[mi * c_in + i];
                 }
-                expect[n * d_out + o] = acc;
             }
         }
-        assert_close(&y[mi * b * d_out..(mi + 1) * b * d_out], &expect, 1e-5, "BE linear rows");
-        assert_close(&host(layer.member(mi).unwrap().forward(x.clone())), &expect, 1e-5, "member linear");
+        let mut expect = naive_conv(&xv, [b, c_in, 5, 5], &wr, [c_out, c_in, k, k], 1, 1);
+        for (idx, v) in expect.iter_mut().enumerate() {
+            let o = (idx / 25) % c_out;
+            *v = s[mi * c_out + o] * (*v + bias[o]);
+        }
+        assert_close(&y[mi * per_member..(mi + 1) * per_member], &expect, 1e-4, &format!("BE rows of member {mi}"));
+        assert_close(&host(layer.member(mi).unwrap().forward(x.clone())), &expect, 1e-4, &format!("member({mi}) layer"));
     }
 }
 
@@ -136,8 +189,8 @@ fn be_linear_member_equals_linear_with_materialised_weight() {
 fn merge_with_unit_fast_weights_returns_w_unchanged() {
     let device = dev();
     let cfg = BatchEnsembleConfig::new(4); // FastInit::Ones
-    let conv = EnsConv2d::new([3, 4], 3, 1, 1, false, Some(&cfg), &device);
-    let lin = EnsLinear::new(5, 2, true, Some(&cfg), &device);
+    let conv = EnsConv2d::new([3, 4], 3, 1, 1, false, Some(&cfg), INIT, &device);
+    let lin = EnsLinear::new(5, 2, true, Some(&cfg), INIT, &device);
     for rule in [MergeRule::FactorMean, MergeRule::ProductMean] {
         assert_eq!(host(conv.merge(rule).weight.val()), host(conv.weight.val()), "{rule:?} conv");
         assert_eq!(host(lin.merge(rule).weight.val()), host(lin.weight.val()), "{rule:?} linear");
@@ -148,8 +201,8 @@ fn merge_with_unit_fast_weights_returns_w_unchanged() {
 fn merge_with_one_member_is_the_members_effective_weight() {
     let device = dev();
     let cfg = be_cfg(1, BiasMode::PerMember);
-    let conv = EnsConv2d::new([3, 4], 3, 1, 1, true, Some(&cfg), &device);
-    let lin = EnsLinear::new(5, 2, true, Some(&cfg), &device);
+    let conv = EnsConv2d::new([3, 4], 3, 1, 1, true, Some(&cfg), INIT, &device);
+    let lin = EnsLinear::new(5, 2, true, Some(&cfg), INIT, &device);
     let conv_member = host(conv.member(0).unwrap().weight.val());
     let lin_member = host(lin.member(0).unwrap().weight.val());
     for rule in [MergeRule::FactorMean, MergeRule::ProductMean] {
@@ -172,11 +225,20 @@ fn merge_rules_match_hand_formulas() {
         r: Some(t(vec![1.0, 2.0, 3.0, 4.0], [2, 2])),
         s: Some(t(vec![2.0, 4.0], [2, 1])),
         bias: Some(t(vec![1.0, 3.0], [2, 1])),
+        bias_before_s: false,
     };
     let f = lin.merge(MergeRule::FactorMean);
     assert_eq!(host(f.weight.val()), vec![6.0, 18.0]);
     assert_eq!(host(f.bias.unwrap().val()), vec![2.0]);
     assert_eq!(host(lin.merge(MergeRule::ProductMean).weight.val()), vec![7.0, 20.0]);
+    // Shared bias b = 5 added before s (METHODS.md §1): merged bias s̄ ∘ b = 3 * 5 = 15 under
+    // both rules; member m's bias s_m ∘ b: 10 and 20.
+    let shared = EnsLinear { bias: Some(t(vec![5.0], [1, 1])), bias_before_s: true, ..lin };
+    for rule in [MergeRule::FactorMean, MergeRule::ProductMean] {
+        assert_eq!(host(shared.merge(rule).bias.unwrap().val()), vec![15.0], "{rule:?}");
+    }
+    assert_eq!(host(shared.member(0).unwrap().bias.unwrap().val()), vec![10.0]);
+    assert_eq!(host(shared.member(1).unwrap().bias.unwrap().val()), vec![20.0]);
 }
 
 fn tiny(arch: Arch, be: Option<BatchEnsembleConfig>) -> BackboneConfig {

@@ -146,6 +146,34 @@ pub enum MetricsError {
     /// An average over an empty list of reports was requested.
     #[error("cannot average an empty list of reports")]
     NoReports,
+    /// Two paired series (predictions, scores) differ in length.
+    #[error("{what}: {got} values, expected {expected} (one per example of the other series)")]
+    LengthMismatch {
+        /// Which input disagrees.
+        what: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length expected.
+        expected: usize,
+    },
+    /// A statistic needs more values than it was given.
+    #[error("{what} needs at least {needed} values, got {got}")]
+    TooFewValues {
+        /// The statistic.
+        what: &'static str,
+        /// Values needed.
+        needed: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A value that must be finite is not.
+    #[error("{what} is not finite: {value}")]
+    NotFinite {
+        /// Which value.
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
 }
 
 /// Shorthand for `Result<T, MetricsError>`.

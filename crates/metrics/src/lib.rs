@@ -11,15 +11,19 @@
 //! - [`special`]: ln Γ and digamma.
 //! - [`ood`]: AUROC and AUPR (OOD = positive class).
 //! - [`corruption`]: averages over corruption types and severities.
+//! - [`fidelity`]: top-1 agreement with and KL divergence from a teacher.
+//! - [`stats`]: Welch's interval of a difference of means, Spearman's rank correlation.
 
 pub mod calibration;
 pub mod classification;
 pub mod corruption;
 pub mod error;
+pub mod fidelity;
 pub mod ood;
 pub mod predictions;
 pub mod report;
 pub mod special;
+pub mod stats;
 pub mod temperature;
 pub mod uncertainty;
 
@@ -29,6 +33,8 @@ pub use corruption::{
     CorruptionResult, CorruptionSummary, mean_calibrated_report, mean_report, summarise_corruptions,
 };
 pub use error::{MetricsError, Result};
+pub use fidelity::{kl_divergence, top1_agreement};
+pub use stats::{GroupStats, Interval, spearman, welch_interval};
 pub use ood::{OodReport, aupr, auroc, ood_detection};
 pub use predictions::{Predictions, ROW_SUM_TOLERANCE, check_labels};
 pub use report::{CalibratedReport, Report, evaluate, evaluate_at_temperature, evaluate_calibrated};

@@ -17,7 +17,9 @@ use crate::tdiv_sdiv::{check_tdiv_sdiv, draw_pair, tdiv_sdiv_gradient};
 /// and TDiv-SDiv alike.
 pub const DEFAULT_ETA: f64 = 1.0 / 255.0;
 
-/// Default ODS temperature T = 1 (Tashiro et al. 2020 use the plain softmax).
+/// Default ODS temperature T = 1 (Tashiro et al. 2020 use the plain softmax). A
+/// distillation run passes its KD temperature instead, as the Diversity-Matters code does
+/// (see [`crate::ods`]).
 pub const DEFAULT_TEMPERATURE: f64 = 1.0;
 
 /// Which input perturbation to apply (METHODS.md §3). Defaults: [`PerturbationKind::None`];
@@ -38,7 +40,7 @@ pub enum PerturbationKind {
     ConfOds {
         /// Step size η (default 1/255).
         eta: f64,
-        /// Softmax temperature T of the objective (default 1; the confidence uses T = 1).
+        /// Softmax temperature T of the objective and of the confidence (default 1).
         temperature: f64,
     },
     /// Teacher-divergence minus student-divergence ascent (Nam et al. 2022).

@@ -1,16 +1,22 @@
 //! Output Diversified Sampling (ODS; Tashiro, Song & Ermon 2020, "Diversity can be
 //! Transferred: Output Diversification for White- and Black-box Attacks", eq. 2) and its
-//! confidence-scaled variant ConfODS, as specified in METHODS.md §3:
+//! confidence-scaled variant ConfODS, as specified in METHODS.md §3 and as the
+//! Diversity-Matters code computes them (cs-giung/giung2 @ c8560fd,
+//! `projects/Diversity-Matters/scripts/train_student.py`, lines 199–226):
 //!
-//! - draw one teacher `m ~ U{0..M-1}` for the batch and `w_b ~ U(-1, 1)^K` for EVERY example
-//!   b (METHODS.md leaves "per example or per batch" open; one `w` per example matches
-//!   Tashiro et al.'s per-input sampling and diversifies the batch);
-//! - `g_b = ∇_{x_b} w_bᵀ softmax(z_m(x_b) / T)` with teacher m in evaluation mode;
-//! - `x'_b = clip(x_b + c_b η √D g_b / ||g_b||₂, 0, 1)`, `η = 1/255`, `c_b = 1` for ODS and
-//!   `c_b = max_k softmax(z_m(x_b))_k` (teacher m's confidence at temperature 1) for ConfODS.
+//! - draw one teacher `m ~ U{0..M-1}` for the batch (line 208) and `w_b ~ U(-1, 1)^K` for
+//!   EVERY example b (lines 212–215: `uniform_(-1, 1)` of the `[B, K]` output);
+//! - `g_b = ∇_{x_b} w_bᵀ softmax(z_m(x_b) / T)` with teacher m in evaluation mode, T the
+//!   student's KD temperature (line 210: `softmax(logits / args.kd_temperature)`);
+//! - `x'_b = clip(x_b + c_b η √D g_b / ||g_b||₂, 0, 1)` (lines 216–225), `η = 1/255`, `c_b = 1`
+//!   for ODS and `c_b = max_k softmax(z_m(x_b) / T)_k` for ConfODS — teacher m's confidence
+//!   on the clean batch at the SAME temperature T (lines 223–224: `eps *= max(y, dim=1)`,
+//!   `y` being the tempered softmax above).
 //!
-//! The clip to the pixel range `[0, 1]` is not part of METHODS.md's ODS formula; it is
-//! applied exactly as for TDiv-SDiv so that every perturbed batch is a valid image batch.
+//! The reference keeps its label cross-entropy on the clean batch and puts only the KD term
+//! on the perturbed one; this project's student step replaces the whole batch (as the
+//! LatentBE TDiv-SDiv code does), which is the same whenever the label weight `1 − alpha` is 0
+//! (every CIFAR row of this project).
 //!
 //! Random draws, in this order: the teacher index (`random_range(0..M)`), then `B·K` values
 //! of `w` row-major (`random_range(-1.0..1.0)`), all from the caller's generator.
@@ -38,7 +44,7 @@ pub struct OdsGradient<const D: usize = 4> {
     /// `∇_x Σ_b w_bᵀ softmax(z_m(x_b) / T)`, the shape of the input (`[B, C, H, W]` for
     /// images; per example, since examples do not interact in evaluation mode).
     pub grad: Tensor<D>,
-    /// `max_k softmax(z_m(x_b))_k` at temperature 1, length B (the ConfODS scale).
+    /// `max_k softmax(z_m(x_b) / T)_k`, length B (the ConfODS scale, at the objective's T).
     pub confidence: Tensor<1>,
 }
 
@@ -81,7 +87,7 @@ pub fn ods_gradient<const D: usize, T: EvalMembers<D>>(
     }
     let leaf = input_leaf(x);
     let z = teachers.member_logits(draw.teacher, leaf.clone());
-    let confidence = softmax(z.clone().detach().inner(), 1).max_dim(1).reshape([batch]);
+    let confidence = softmax(z.clone().detach().inner() / temperature, 1).max_dim(1).reshape([batch]);
     let w = host_matrix(draw.w.clone(), batch, classes, x);
     let objective = (softmax(z / temperature, 1) * w).sum();
     let grad = input_gradient(&leaf, objective);

@@ -64,10 +64,11 @@ fn every_step_has_the_specified_norm_and_the_result_is_clipped() {
         let expected: Vec<f64> = match (&kind, &p.draw) {
             (PerturbationKind::Ods { .. }, _) => vec![eta * sqrt_d; B],
             (PerturbationKind::ConfOds { .. }, Draw::Ods(d)) => {
-                // Teacher m's confidence at T = 1, computed on the host from eval logits.
+                // Teacher m's confidence at the objective's T = 1.5 (METHODS.md §3), computed on
+                // the host from eval logits.
                 let z = host_logits_de(&de, &x);
                 (0..B)
-                    .map(|b| softmax64(&z[d.teacher][b], 1.0).into_iter().fold(0.0, f64::max) * eta * sqrt_d)
+                    .map(|b| softmax64(&z[d.teacher][b], 1.5).into_iter().fold(0.0, f64::max) * eta * sqrt_d)
                     .collect()
             }
             (PerturbationKind::TDivSDiv { .. }, _) => vec![sqrt_d / 255.0; B],
@@ -86,14 +87,19 @@ fn conf_ods_is_ods_scaled_by_confidence() {
     let de = deep_ensemble(3, 43);
     let be = batch_ensemble(3, 44);
     let x = pixels(9, 0.1, 0.9);
-    let ods = run(PerturbationKind::ods(), &de, &be, &x, 6);
-    let conf = run(PerturbationKind::conf_ods(), &de, &be, &x, 6);
+    // T ≠ 1: the confidence is taken at the objective's temperature (Diversity-Matters
+    // `train_student.py` lines 210, 223–224: `eps *= max(softmax(logits / T))`).
+    let (eta, temperature) = (1.0 / 255.0, 0.25);
+    let ods = run(PerturbationKind::Ods { eta, temperature }, &de, &be, &x, 6);
+    let conf = run(PerturbationKind::ConfOds { eta, temperature }, &de, &be, &x, 6);
     assert_eq!(ods.draw, conf.draw, "same seed must give the same teacher and w");
     let Draw::Ods(d) = &ods.draw else { panic!("ODS draw expected, got {:?}", ods.draw) };
     let z = host_logits_de(&de, &x);
     let (a, c) = (host(ods.step.unwrap()), host(conf.step.unwrap()));
     for b in 0..B {
-        let cb = softmax64(&z[d.teacher][b], 1.0).into_iter().fold(0.0, f64::max);
+        let cb = softmax64(&z[d.teacher][b], temperature).into_iter().fold(0.0, f64::max);
+        let at_one = softmax64(&z[d.teacher][b], 1.0).into_iter().fold(0.0, f64::max);
+        assert!((cb - at_one).abs() > 1e-3, "example {b}: confidence at T = {temperature} ({cb}) and at T = 1 ({at_one}) must differ for the test to tell them apart");
         assert!(cb > 1.0 / K as f64 && cb < 1.0, "confidence {cb} of example {b}");
         for p in b * D..(b + 1) * D {
             assert!((c[p] as f64 - cb * a[p] as f64).abs() < 1e-6, "pixel {p}: {} vs {cb} * {}", c[p], a[p]);

@@ -297,7 +297,7 @@ impl Bench {
             let teachers = teachers()?;
             let members = student.batch_ensemble.as_ref().map_or(1, |c| c.members);
             method.check(members, teachers.len())?;
-            let distiller = Distiller::new(method, perturbation, &teachers, self.seed);
+            let distiller = Distiller::new(method, perturbation, &teachers, self.seed, self.warmup + self.steps);
             let per_step =
                 self.fit_steps(&ad, DISTILL_LR, student.init(&ad)?, |model, x, y, epoch, step| distiller.loss(model, x, y, epoch, step))?;
             Ok(self.timed(per_step))

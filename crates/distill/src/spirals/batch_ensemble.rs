@@ -154,12 +154,13 @@ pub struct BeModels {
     pub tdiv_sdiv: Mlp,
 }
 
-/// The perturbations of the three perturbed rows with the step of `cfg`.
+/// The perturbations of the three perturbed rows with the step of `cfg`; ODS and ConfODS at
+/// the students' KD temperature (METHODS.md §3, as the CIFAR rows).
 pub(super) fn perturbations(cfg: &SpiralsConfig) -> [(&'static str, PerturbationKind); 3] {
-    let eta = cfg.perturb_eta;
+    let (eta, temperature) = (cfg.perturb_eta, cfg.kd_temperature);
     [
-        ("ods", PerturbationKind::Ods { eta, temperature: 1.0 }),
-        ("conf_ods", PerturbationKind::ConfOds { eta, temperature: 1.0 }),
+        ("ods", PerturbationKind::Ods { eta, temperature }),
+        ("conf_ods", PerturbationKind::ConfOds { eta, temperature }),
         ("tdiv_sdiv", PerturbationKind::TDivSDiv { eta }),
     ]
 }

@@ -1,14 +1,22 @@
-//! 2-D convolution, plain or BatchEnsemble (Wen et al. 2020, eq. 2 applied to convolutions):
-//! `y_m = s_m ∘ (W * (x ∘ r_m)) + b_m`, with `r_m` over input channels and `s_m` over output
-//! channels — equal to a convolution with weight `W ∘ (s_m r_mᵀ)` (METHODS.md §1).
+//! 2-D convolution, plain or BatchEnsemble (Wen et al. 2020, eq. 2 applied to convolutions),
+//! with `r_m` over input channels and `s_m` over output channels (METHODS.md §1):
+//!
+//! - shared bias ([`BiasMode::Shared`](crate::BiasMode::Shared)), the LatentBE code's order:
+//!   `y_m = s_m ∘ (W * (x ∘ r_m) + b)` — giung2-jax `giung2/layers/conv.py`, the
+//!   BatchEnsemble convolution's `__call__` (kernel applied to `x * r`, bias added, then
+//!   multiplied by `s`);
+//! - per-member bias ([`BiasMode::PerMember`](crate::BiasMode::PerMember)), the
+//!   Diversity-Matters code's order: `y_m = s_m ∘ (W * (x ∘ r_m)) + b_m`.
+//!
+//! Either way member m is a plain convolution with weight `W ∘ (s_m r_mᵀ)` and bias `s_m ∘ b`
+//! (shared) or `b_m` (per member). Slow weights: truncated He-normal by default (giung2-jax).
 
 use burn::module::{Module, Param};
-use burn::nn::Initializer;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::fast::{leaf, FastWeights, bias_rows, init_fast, merge_factors};
+use super::fast::{FastWeights, LayerInit, bias_before_s, bias_rows, init_fast, leaf, member_bias, merge_factors, merged_bias};
 use crate::config::{BatchEnsembleConfig, MergeRule};
 use crate::error::EnsembleError;
 
@@ -27,11 +35,14 @@ pub struct EnsConv2d {
     pub stride: usize,
     /// Zero padding (all four sides).
     pub padding: usize,
+    /// BatchEnsemble with a shared bias: `b` is added before `s` (see the module docs).
+    pub bias_before_s: bool,
 }
 
 impl EnsConv2d {
-    /// A new layer: He-normal (fan-in, ReLU gain, as the reference code) slow weight, zero bias if `bias`, fast
-    /// weights per `be`.
+    /// A new layer: slow weight drawn per `init` with fan-in `C_in k²` (the reference code:
+    /// [`LayerInit::TruncatedHeNormal`]), zero bias if `bias`, fast weights per `be`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         channels: [usize; 2],
         kernel: usize,
@@ -39,13 +50,11 @@ impl EnsConv2d {
         padding: usize,
         bias: bool,
         be: Option<&BatchEnsembleConfig>,
+        init: LayerInit,
         device: &Device,
     ) -> Self {
         let [c_in, c_out] = channels;
-        let fan_in = c_in * kernel * kernel;
-        let fan_out = c_out * kernel * kernel;
-        let weight = Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false }
-            .init_with([c_out, c_in, kernel, kernel], Some(fan_in), Some(fan_out), device);
+        let weight = leaf(init.weight([c_out, c_in, kernel, kernel], c_in * kernel * kernel, device));
         let (r, s) = match be {
             Some(c) => (
                 Some(init_fast(c.members, c_in, c.fast_init, device)),
@@ -54,7 +63,7 @@ impl EnsConv2d {
             None => (None, None),
         };
         let bias = bias.then(|| leaf(Tensor::zeros([bias_rows(be), c_out], device)));
-        Self { weight, r, s, bias, stride, padding }
+        Self { weight, r, s, bias, stride, padding, bias_before_s: bias_before_s(be) }
     }
 
     /// Number of members (1 for a plain layer).
@@ -81,12 +90,15 @@ impl EnsConv2d {
         let x = x.reshape([m, b, c_in, h, w]) * r.val().reshape([m, 1, c_in, 1, 1]);
         let y = conv2d(x.reshape([n, c_in, h, w]), self.weight.val(), None, self.options());
         let [_, c_out, ho, wo] = y.dims();
-        // [M, B, C_out, H', W'] ∘ s_m + b_m
-        let mut y = y.reshape([m, b, c_out, ho, wo]) * s.val().reshape([m, 1, c_out, 1, 1]);
-        if let Some(bias) = &self.bias {
-            let rows = bias.dims()[0];
-            y = y + bias.val().reshape([rows, 1, c_out, 1, 1]);
-        }
+        let mut y = y.reshape([m, b, c_out, ho, wo]);
+        let s = s.val().reshape([m, 1, c_out, 1, 1]);
+        y = match &self.bias {
+            // [M, B, C_out, H', W']: s_m ∘ (· + b)
+            Some(bias) if self.bias_before_s => (y + bias.val().reshape([1, 1, c_out, 1, 1])) * s,
+            // s_m ∘ · + b_m
+            Some(bias) => y * s + bias.val().reshape([bias.dims()[0], 1, c_out, 1, 1]),
+            None => y * s,
+        };
         y.reshape([n, c_out, ho, wo])
     }
 
@@ -98,19 +110,18 @@ impl EnsConv2d {
             bias: bias.map(leaf),
             stride: self.stride,
             padding: self.padding,
+            bias_before_s: false,
         }
     }
 
-    /// Member `m` as a plain layer with the materialised weight `W ∘ (s_m r_mᵀ)` and bias `b_m`.
+    /// Member `m` as a plain layer with the materialised weight `W ∘ (s_m r_mᵀ)` and bias
+    /// `s_m ∘ b` (shared bias) or `b_m` (per member).
     pub fn member(&self, m: usize) -> Result<Self, EnsembleError> {
         let members = self.members();
         if m >= members {
             return Err(EnsembleError::MemberOutOfRange { index: m, members });
         }
-        let bias = self.bias.as_ref().map(|b| {
-            let rows = b.dims()[0];
-            b.val().narrow(0, if rows == 1 { 0 } else { m }, 1)
-        });
+        let bias = member_bias(self.bias.as_ref(), self.s.as_ref(), self.bias_before_s, m);
         let (Some(r), Some(s)) = (&self.r, &self.s) else {
             return Ok(self.plain_with(self.weight.val(), bias));
         };
@@ -124,9 +135,10 @@ impl EnsConv2d {
         self.weight.val() * factor.reshape([c_out, c_in, 1, 1])
     }
 
-    /// LatentBE merge into one plain layer (biases: mean over members).
+    /// LatentBE merge into one plain layer; bias `s̄ ∘ b` (shared bias, under both rules) or
+    /// the mean of the `b_m` (per member).
     pub fn merge(&self, rule: MergeRule) -> Self {
-        let bias = self.bias.as_ref().map(|b| b.val().mean_dim(0));
+        let bias = merged_bias(self.bias.as_ref(), self.s.as_ref(), self.bias_before_s);
         match (&self.r, &self.s) {
             (Some(r), Some(s)) => {
                 let w = self.apply_factor(merge_factors(r.val(), s.val(), rule));

@@ -1,12 +1,21 @@
-//! Linear layer, plain or BatchEnsemble (Wen et al. 2020, eq. 2):
-//! `y_m = s_m ∘ (W (x ∘ r_m)) + b_m`, equal to a linear layer with weight `W ∘ (r_m s_mᵀ)`
-//! in Burn's `[d_in, d_out]` weight layout (METHODS.md §1).
+//! Linear layer, plain or BatchEnsemble (Wen et al. 2020, eq. 2; METHODS.md §1):
+//!
+//! - shared bias ([`BiasMode::Shared`](crate::BiasMode::Shared)), the LatentBE code's order:
+//!   `y_m = s_m ∘ (W (x ∘ r_m) + b)` — giung2-jax `giung2/layers/linear.py`, the
+//!   BatchEnsemble dense layer's `__call__` (kernel applied to `x * r`, bias added, then
+//!   multiplied by `s`);
+//! - per-member bias ([`BiasMode::PerMember`](crate::BiasMode::PerMember)), the
+//!   Diversity-Matters code's order: `y_m = s_m ∘ (W (x ∘ r_m)) + b_m`.
+//!
+//! Member m equals a linear layer with weight `W ∘ (r_m s_mᵀ)` in Burn's `[d_in, d_out]`
+//! layout and bias `s_m ∘ b` (shared) or `b_m` (per member). The classifier of a backbone is
+//! drawn as giung2-jax's (He-normal weight, zero bias); the spirals MLP keeps PyTorch's
+//! uniform default, as the EnD² reference code (PyTorch) does.
 
 use burn::module::{Module, Param};
-use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use super::fast::{leaf, FastWeights, bias_rows, init_fast, merge_factors};
+use super::fast::{FastWeights, LayerInit, bias_before_s, bias_rows, init_fast, leaf, member_bias, merge_factors, merged_bias};
 use crate::config::{BatchEnsembleConfig, MergeRule};
 use crate::error::EnsembleError;
 
@@ -21,15 +30,14 @@ pub struct EnsLinear {
     pub s: Option<Param<Tensor<2>>>,
     /// Bias `[1 or M, d_out]`.
     pub bias: Option<Param<Tensor<2>>>,
+    /// BatchEnsemble with a shared bias: `b` is added before `s` (see the module docs).
+    pub bias_before_s: bool,
 }
 
 impl EnsLinear {
-    /// A new layer: PyTorch-style uniform init `U(-1/sqrt(d_in), 1/sqrt(d_in))` for weight
-    /// and bias, fast weights per `be`.
-    pub fn new(d_in: usize, d_out: usize, bias: bool, be: Option<&BatchEnsembleConfig>, device: &Device) -> Self {
-        let bound = 1.0 / (d_in as f64).sqrt();
-        let init = Initializer::Uniform { min: -bound, max: bound };
-        let weight = init.init([d_in, d_out], device);
+    /// A new layer: weight and bias drawn per `init` with fan-in `d_in`, fast weights per `be`.
+    pub fn new(d_in: usize, d_out: usize, bias: bool, be: Option<&BatchEnsembleConfig>, init: LayerInit, device: &Device) -> Self {
+        let weight = leaf(init.weight([d_in, d_out], d_in, device));
         let (r, s) = match be {
             Some(c) => (
                 Some(init_fast(c.members, d_in, c.fast_init, device)),
@@ -37,11 +45,8 @@ impl EnsLinear {
             ),
             None => (None, None),
         };
-        let bias = bias.then(|| {
-            let row: Tensor<2> = init.init::<2, _>([1, d_out], device).val();
-            leaf(row.repeat_dim(0, bias_rows(be)))
-        });
-        Self { weight, r, s, bias }
+        let bias = bias.then(|| leaf(init.bias(d_out, d_in, device).repeat_dim(0, bias_rows(be))));
+        Self { weight, r, s, bias, bias_before_s: bias_before_s(be) }
     }
 
     /// Number of members (1 for a plain layer).
@@ -65,28 +70,30 @@ impl EnsLinear {
         let x = x.reshape([m, b, d_in]) * r.val().reshape([m, 1, d_in]);
         let y = x.reshape([n, d_in]).matmul(self.weight.val());
         let d_out = y.dims()[1];
-        let mut y = y.reshape([m, b, d_out]) * s.val().reshape([m, 1, d_out]);
-        if let Some(bias) = &self.bias {
-            let rows = bias.dims()[0];
-            y = y + bias.val().reshape([rows, 1, d_out]);
-        }
+        let y = y.reshape([m, b, d_out]);
+        let s = s.val().reshape([m, 1, d_out]);
+        let y = match &self.bias {
+            // [M, B, d_out]: s_m ∘ (· + b)
+            Some(bias) if self.bias_before_s => (y + bias.val().reshape([1, 1, d_out])) * s,
+            // s_m ∘ · + b_m
+            Some(bias) => y * s + bias.val().reshape([bias.dims()[0], 1, d_out]),
+            None => y * s,
+        };
         y.reshape([n, d_out])
     }
 
     fn plain_with(weight: Tensor<2>, bias: Option<Tensor<2>>) -> Self {
-        Self { weight: leaf(weight), r: None, s: None, bias: bias.map(leaf) }
+        Self { weight: leaf(weight), r: None, s: None, bias: bias.map(leaf), bias_before_s: false }
     }
 
-    /// Member `m` as a plain layer with the materialised weight `W ∘ (r_m s_mᵀ)` and bias `b_m`.
+    /// Member `m` as a plain layer with the materialised weight `W ∘ (r_m s_mᵀ)` and bias
+    /// `s_m ∘ b` (shared bias) or `b_m` (per member).
     pub fn member(&self, m: usize) -> Result<Self, EnsembleError> {
         let members = self.members();
         if m >= members {
             return Err(EnsembleError::MemberOutOfRange { index: m, members });
         }
-        let bias = self.bias.as_ref().map(|b| {
-            let rows = b.dims()[0];
-            b.val().narrow(0, if rows == 1 { 0 } else { m }, 1)
-        });
+        let bias = member_bias(self.bias.as_ref(), self.s.as_ref(), self.bias_before_s, m);
         let (Some(r), Some(s)) = (&self.r, &self.s) else {
             return Ok(Self::plain_with(self.weight.val(), bias));
         };
@@ -95,9 +102,10 @@ impl EnsLinear {
         Ok(Self::plain_with(self.weight.val() * factor.transpose(), bias))
     }
 
-    /// LatentBE merge into one plain layer (biases: mean over members).
+    /// LatentBE merge into one plain layer; bias `s̄ ∘ b` (shared bias, under both rules) or
+    /// the mean of the `b_m` (per member).
     pub fn merge(&self, rule: MergeRule) -> Self {
-        let bias = self.bias.as_ref().map(|b| b.val().mean_dim(0));
+        let bias = merged_bias(self.bias.as_ref(), self.s.as_ref(), self.bias_before_s);
         match (&self.r, &self.s) {
             (Some(r), Some(s)) => {
                 let factor = merge_factors(r.val(), s.val(), rule);

@@ -10,6 +10,7 @@ mod linear;
 mod norm;
 
 pub use conv::EnsConv2d;
+pub use fast::LayerInit;
 pub use linear::EnsLinear;
 pub use norm::EnsNorm;
 
