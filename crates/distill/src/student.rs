@@ -4,9 +4,8 @@
 //! perturbed one (the clean batch is replaced, as in the reference code).
 //!
 //! EnD²'s temperature follows the annealing schedule in FRACTIONAL epochs, `epoch + step /
-//! steps_per_epoch`, updated every step (as `distill::spirals` and the PriorNetworks
-//! reference's per-iteration annealing do), so a schedule of 0.3 + 0.4 epochs reaches T = 1
-//! after 70 % of the first epoch instead of never.
+//! steps_per_epoch`, updated every step (as `distill::spirals` does), so a schedule of
+//! 0.3 + 0.4 epochs reaches T = 1 after 70 % of the first epoch instead of never.
 
 use burn::config::Config;
 use burn::tensor::{Int, Tensor};

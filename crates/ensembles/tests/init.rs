@@ -1,8 +1,8 @@
 //! Slow-weight initialisation against closed forms (METHODS.md §1: "Slow weights as in
 //! giung2-jax: truncated He-normal convolutions; classifier weight He-normal, bias zero").
-//! giung2-jax passes `jax.nn.initializers.kaiming_normal()` (= `variance_scaling(2.0,
+//! giung2-jax (@ 4c34054) passes `jax.nn.initializers.kaiming_normal()` (= `variance_scaling(2.0,
 //! "fan_in", "truncated_normal")`) to every Conv and Dense and zeros to the bias
-//! (`giung2/layers/conv.py`, `linear.py`); JAX draws a standard normal truncated to ±2 and
+//! (`giung2/layers/conv.py` lines 29–30 and 106–107, `linear.py` lines 24–25 and 48–49); JAX draws a standard normal truncated to ±2 and
 //! scales it by `sqrt(2 / fan_in) / 0.87962566103423978`.
 
 use burn::tensor::{Device, Tensor};

@@ -2,11 +2,12 @@
 //! with `r_m` over input channels and `s_m` over output channels (METHODS.md §1):
 //!
 //! - shared bias ([`BiasMode::Shared`](crate::BiasMode::Shared)), the LatentBE code's order:
-//!   `y_m = s_m ∘ (W * (x ∘ r_m) + b)` — giung2-jax `giung2/layers/conv.py`, the
-//!   BatchEnsemble convolution's `__call__` (kernel applied to `x * r`, bias added, then
-//!   multiplied by `s`);
+//!   `y_m = s_m ∘ (W * (x ∘ r_m) + b)` — cs-giung/giung2-jax @ 4c34054,
+//!   `giung2/layers/conv.py` lines 126–146 (`x * r`, the kernel, `+ b` at 139–141, `* s` at
+//!   143–145);
 //! - per-member bias ([`BiasMode::PerMember`](crate::BiasMode::PerMember)), the
-//!   Diversity-Matters code's order: `y_m = s_m ∘ (W * (x ∘ r_m)) + b_m`.
+//!   Diversity-Matters code's order: `y_m = s_m ∘ (W * (x ∘ r_m)) + b_m` (cs-giung/giung2 @
+//!   c8560fd, `giung2/layers/conv.py` lines 169–175).
 //!
 //! Either way member m is a plain convolution with weight `W ∘ (s_m r_mᵀ)` and bias `s_m ∘ b`
 //! (shared) or `b_m` (per member). Slow weights: truncated He-normal by default (giung2-jax).

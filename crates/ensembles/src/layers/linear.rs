@@ -1,11 +1,11 @@
 //! Linear layer, plain or BatchEnsemble (Wen et al. 2020, eq. 2; METHODS.md §1):
 //!
 //! - shared bias ([`BiasMode::Shared`](crate::BiasMode::Shared)), the LatentBE code's order:
-//!   `y_m = s_m ∘ (W (x ∘ r_m) + b)` — giung2-jax `giung2/layers/linear.py`, the
-//!   BatchEnsemble dense layer's `__call__` (kernel applied to `x * r`, bias added, then
-//!   multiplied by `s`);
+//!   `y_m = s_m ∘ (W (x ∘ r_m) + b)` — cs-giung/giung2-jax @ 4c34054,
+//!   `giung2/layers/linear.py` lines 62–73 (`x * r`, then the kernel, `+ b`, then `* s`);
 //! - per-member bias ([`BiasMode::PerMember`](crate::BiasMode::PerMember)), the
-//!   Diversity-Matters code's order: `y_m = s_m ∘ (W (x ∘ r_m)) + b_m`.
+//!   Diversity-Matters code's order: `y_m = s_m ∘ (W (x ∘ r_m)) + b_m` (cs-giung/giung2 @
+//!   c8560fd, `giung2/layers/linear.py` lines 131–137).
 //!
 //! Member m equals a linear layer with weight `W ∘ (r_m s_mᵀ)` in Burn's `[d_in, d_out]`
 //! layout and bias `s_m ∘ b` (shared) or `b_m` (per member). The classifier of a backbone is
