@@ -138,17 +138,17 @@ impl DistillSection {
 
     /// The ODS / ConfODS temperature: `perturbation_temperature`, else the method's KD
     /// temperature (1 for the Dirichlet methods, which have none).
-    pub fn perturbation_temperature(&self) -> f64 {
-        self.perturbation_temperature.unwrap_or(match self.method.as_str() {
-            "kd" | "one_to_one" | "ae_kd" => self.temperature,
-            _ => 1.0,
+    pub fn perturbation_temperature(&self) -> Result<f64> {
+        Ok(match self.perturbation_temperature {
+            Some(t) => t,
+            None => self.method()?.kd_temperature().unwrap_or(1.0),
         })
     }
 
     /// The input perturbation.
     pub fn perturbation(&self) -> Result<perturb::PerturbationKind> {
         use perturb::PerturbationKind as P;
-        let temperature = self.perturbation_temperature();
+        let temperature = self.perturbation_temperature()?;
         if !(temperature.is_finite() && temperature > 0.0) {
             bail!("perturbation_temperature = {temperature}: must be a positive number");
         }
@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(d.perturbation().unwrap(), perturb::PerturbationKind::Ods { eta: 1.0 / 255.0, temperature: 4.0 });
         // The Dirichlet methods have no KD temperature: T = 1.
         d.method = "end2".into();
-        assert_eq!(d.perturbation_temperature(), 1.0);
+        assert_eq!(d.perturbation_temperature().unwrap(), 1.0);
         let e = distill_section("perturbation_temperature = 0.0").perturbation().unwrap_err().to_string();
         assert!(e.contains("perturbation_temperature = 0"), "{e}");
     }

@@ -202,6 +202,8 @@ struct TeacherRef {
     test: Scored,
     /// OOD sets by name (`ood-…`), in `done.json` order.
     ood: Vec<(String, Scored)>,
+    /// The teacher's MI OOD AUROC on each of `ood` (computed once, not once per student).
+    ood_mi_auroc: Vec<f64>,
 }
 
 fn eval_sets(eval_dir: &Path) -> Result<Vec<String>> {
@@ -216,8 +218,10 @@ impl TeacherRef {
             .into_iter()
             .filter(|s| s.starts_with("ood-"))
             .map(|s| Ok((s.clone(), score_ensemble(dirs, &s)?)))
-            .collect::<Result<_>>()?;
-        Ok(Self { test, ood })
+            .collect::<Result<Vec<_>>>()?;
+        let ood_mi_auroc =
+            ood.iter().map(|(_, o)| Ok(metrics::ood_detection(&test.scores["MI"], &o.scores["MI"])?.auroc)).collect::<Result<_>>()?;
+        Ok(Self { test, ood, ood_mi_auroc })
     }
 }
 
@@ -239,13 +243,12 @@ fn fidelity(
     let (Some(s_mi), Some(t_mi)) = (d_test.scores.get("MI"), teacher.test.scores.get("MI")) else { return Ok(()) };
     let (mut s_all, mut t_all) = (s_mi.clone(), t_mi.clone());
     let mut fractions = Vec::new();
-    for (name, t_ood) in &teacher.ood {
-        let Some((_, s_ood)) = d_ood.iter().find(|(n, _)| n == name) else { continue };
+    for ((name, t_ood), t_auc) in teacher.ood.iter().zip(&teacher.ood_mi_auroc) {
+        let (_, s_ood) = d_ood.iter().find(|(n, _)| n == name).with_context(|| format!("the student has no outputs on {name}, the teacher has"))?;
         let (s_o, t_o) = (&s_ood.scores["MI"], &t_ood.scores["MI"]);
         s_all.extend_from_slice(s_o);
         t_all.extend_from_slice(t_o);
-        let (s_auc, t_auc) = (metrics::ood_detection(s_mi, s_o)?.auroc, metrics::ood_detection(t_mi, t_o)?.auroc);
-        fractions.push(s_auc / t_auc);
+        fractions.push(metrics::ood_detection(s_mi, s_o)?.auroc / t_auc);
     }
     v.insert("mi_spearman".into(), metrics::spearman(&s_all, &t_all)?);
     if !fractions.is_empty() {

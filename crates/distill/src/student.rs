@@ -60,6 +60,18 @@ pub enum Method {
 }
 
 impl Method {
+    /// The KD softmax temperature T of the KD-family methods (KD, one-to-one, AE-KD); `None`
+    /// for the Dirichlet methods, which have none. ODS and ConfODS default to it
+    /// (METHODS.md §3).
+    pub fn kd_temperature(&self) -> Option<f64> {
+        match self {
+            Method::Kd { temperature, .. } | Method::OneToOne { temperature, .. } | Method::AeKd { temperature, .. } => {
+                Some(*temperature)
+            }
+            Method::EnD2 { .. } | Method::ProxyEnD2 { .. } => None,
+        }
+    }
+
     /// Whether the student outputs Dirichlet concentrations rather than class logits.
     pub fn is_dirichlet(&self) -> bool {
         self.dirichlet_head().is_some()
