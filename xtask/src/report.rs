@@ -711,6 +711,12 @@ fn regime_checks(rows: &[RowSummary]) -> Vec<String> {
     if let (Some(k), Some(t)) = (get("kd", "ece"), get("teacher", "ece")) {
         out.push(format!("KD ECE at least twice the teacher's: {} ({k:.3} vs {t:.3}; paper 0.042 vs 0.006).", pass(k >= 2.0 * t)));
     }
+    // The direction of the miscalibration: NLL − cNLL and ECE are as large for a student that
+    // is under-confident; temperature scaling tells them apart (T > 1 flattens an
+    // over-confident softmax). docs/cpu-regime.md, criterion 2.
+    if let Some(t) = get("kd", "temperature") {
+        out.push(format!("KD miscalibrated towards over-confidence (fitted temperature > 1): {} (T = {t:.3}).", pass(t > 1.0)));
+    }
     out
 }
 
@@ -776,11 +782,16 @@ mod tests {
     fn regime_checks_apply_the_documented_thresholds() {
         let rows = [
             row("teacher", &[("member_train_acc_min", [98.4, 0.0]), ("ece", [0.010, 0.0])]),
-            row("kd", &[("nll", [1.00, 0.01]), ("cnll", [0.96, 0.01]), ("ece", [0.019, 0.001])]),
+            row("kd", &[("nll", [1.00, 0.01]), ("cnll", [0.96, 0.01]), ("ece", [0.019, 0.001]), ("temperature", [0.93, 0.02])]),
         ];
         let c = regime_checks(&rows);
         assert!(c[0].contains("**met**") && c[0].contains("98.40"), "{}", c[0]);
         assert!(c[1].contains("**met**") && c[1].contains("0.040"), "{}", c[1]);
         assert!(c[2].contains("**not met**"), "{}", c[2]);
+        // An under-confident student (T < 1) fails the direction check.
+        assert!(c[3].contains("**not met**") && c[3].contains("T = 0.930"), "{}", c[3]);
+        let mut over = rows.clone();
+        over[1] = row("kd", &[("temperature", [1.31, 0.02])]);
+        assert!(regime_checks(&over)[1].contains("**met**"), "{:?}", regime_checks(&over));
     }
 }

@@ -63,6 +63,8 @@ pub enum Measure {
     DistillKd,
     /// Distillation step: KD + LatentBE (one-to-one into a BE-4 student, no perturbation).
     DistillKdLatentbe,
+    /// Distillation step: KD + LatentBE + ConfODS perturbation (at the KD temperature).
+    DistillConfOds,
     /// Distillation step: KD + LatentBE + TDiv-SDiv perturbation.
     DistillTdivSdiv,
     /// Training loader with augmentation, one thread.
@@ -71,7 +73,7 @@ pub enum Measure {
 
 impl Measure {
     /// Every measurement, in report order.
-    pub const ALL: [Measure; 11] = [
+    pub const ALL: [Measure; 12] = [
         Measure::TrainSingle,
         Measure::TrainBe4,
         Measure::TrainDe4,
@@ -81,6 +83,7 @@ impl Measure {
         Measure::InferDe4,
         Measure::DistillKd,
         Measure::DistillKdLatentbe,
+        Measure::DistillConfOds,
         Measure::DistillTdivSdiv,
         Measure::Loader,
     ];
@@ -97,6 +100,7 @@ impl Measure {
             Measure::InferDe4 => "infer_de4",
             Measure::DistillKd => "distill_kd",
             Measure::DistillKdLatentbe => "distill_kd_latentbe",
+            Measure::DistillConfOds => "distill_conf_ods",
             Measure::DistillTdivSdiv => "distill_tdiv_sdiv",
             Measure::Loader => "loader",
         }
@@ -107,7 +111,7 @@ impl Measure {
         match self {
             Measure::TrainSingle | Measure::TrainBe4 | Measure::TrainDe4 => "train",
             Measure::InferSingle | Measure::InferLatentbe | Measure::InferBe4 | Measure::InferDe4 => "infer",
-            Measure::DistillKd | Measure::DistillKdLatentbe | Measure::DistillTdivSdiv => "distill",
+            Measure::DistillKd | Measure::DistillKdLatentbe | Measure::DistillConfOds | Measure::DistillTdivSdiv => "distill",
             Measure::Loader => "loader",
         }
     }
@@ -124,6 +128,7 @@ impl Measure {
             Measure::InferDe4 => "inference, DE-4 (mean of probabilities)",
             Measure::DistillKd => "distill step, KD (plain student, 4 teachers)",
             Measure::DistillKdLatentbe => "distill step, KD + LatentBE (BE-4 one-to-one)",
+            Measure::DistillConfOds => "distill step, ConfODS (BE-4 one-to-one, T 4)",
             Measure::DistillTdivSdiv => "distill step, TDiv-SDiv (BE-4 one-to-one)",
             Measure::Loader => "loader + augmentation (one thread)",
         }
@@ -357,6 +362,15 @@ impl Bench {
                 distill(self.batch_ensemble(), one_to_one.clone(), PerturbationKind::None)?,
                 b,
                 with(serde_json::json!({"method": "one_to_one", "alpha": 1.0, "temperature": 4.0, "perturbation": "none", "teachers": MEMBERS, "student_members": MEMBERS})),
+            ),
+            Measure::DistillConfOds => (
+                distill(
+                    self.batch_ensemble(),
+                    one_to_one.clone(),
+                    PerturbationKind::ConfOds { eta: perturb::DEFAULT_ETA, temperature: 4.0 },
+                )?,
+                b,
+                with(serde_json::json!({"method": "one_to_one", "alpha": 1.0, "temperature": 4.0, "perturbation": "conf_ods", "perturbation_temperature": 4.0, "eta": perturb::DEFAULT_ETA, "teachers": MEMBERS, "student_members": MEMBERS})),
             ),
             Measure::DistillTdivSdiv => (
                 distill(self.batch_ensemble(), one_to_one, PerturbationKind::tdiv_sdiv())?,
