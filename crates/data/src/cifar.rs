@@ -6,8 +6,13 @@
 //! CIFAR-100 (`cifar-100-binary/`): `train.bin`, `test.bin`, each record = coarse byte +
 //! fine byte + 3072 pixel bytes; names in `fine_label_names.txt` / `coarse_label_names.txt`.
 //!
-//! Files are validated (presence, size a whole number of records, label range) and read
-//! straight into one contiguous [`ImageSet`] buffer.
+//! Files are validated (presence, size, label range) and read straight into one contiguous
+//! [`ImageSet`] buffer. [`Cifar::read`] accepts only files of the official size (every
+//! CIFAR-10 batch 10,000 records; CIFAR-100 50,000 and 10,000), so a truncated, emptied or
+//! extended file is an error naming it, its size and the size expected, rather than records
+//! silently shifting from one file (and one split) into another. [`Cifar::read_sample`] is
+//! for sample copies (the 20-image CIFAR-100 test sample, hand-made fixtures): any whole
+//! number of records per file.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -32,6 +37,15 @@ pub enum Part {
     Train,
     /// The 10,000 test records.
     Test,
+}
+
+/// Which file sizes a read accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sizes {
+    /// Exactly the official record count of each file.
+    Official,
+    /// Any whole number of records (a sample copy).
+    Sample,
 }
 
 /// How many records to read.
@@ -108,6 +122,15 @@ impl Cifar {
         }
     }
 
+    /// Records in the official release of one data file of `part` (the same for every file
+    /// of a part).
+    pub fn official_records(self, part: Part) -> usize {
+        match (self, part) {
+            (Cifar::Ten, _) | (Cifar::Hundred, Part::Test) => 10_000,
+            (Cifar::Hundred, Part::Train) => 50_000,
+        }
+    }
+
     /// Human-readable expected layout, used in error messages.
     pub fn expected_layout(self) -> String {
         match self {
@@ -126,17 +149,27 @@ impl Cifar {
         }
     }
 
-    /// Number of records of `part` on disk in `dir`, checking presence and sizes only.
+    /// Number of records of `part` on disk in `dir`, checking presence and (official) sizes
+    /// only.
     pub fn count_records(self, dir: &Path, part: Part) -> Result<usize> {
+        self.count(dir, part, Sizes::Official)
+    }
+
+    /// [`Cifar::count_records`] for a sample copy (any whole number of records per file).
+    pub fn count_sample_records(self, dir: &Path, part: Part) -> Result<usize> {
+        self.count(dir, part, Sizes::Sample)
+    }
+
+    fn count(self, dir: &Path, part: Part, sizes: Sizes) -> Result<usize> {
         let mut total = 0;
         for f in self.files(part) {
-            total += self.file_records(dir, f)?.1;
+            total += self.file_records(dir, part, f, sizes)?.1;
         }
         Ok(total)
     }
 
     /// Checks presence and size of one file; returns its path and record count.
-    fn file_records(self, dir: &Path, file: &str) -> Result<(PathBuf, usize)> {
+    fn file_records(self, dir: &Path, part: Part, file: &str, sizes: Sizes) -> Result<(PathBuf, usize)> {
         let path = dir.join(file);
         if !path.is_file() {
             return Err(DataError::MissingFile {
@@ -147,15 +180,37 @@ impl Cifar {
         }
         let size = std::fs::metadata(&path).map_err(|e| DataError::io(&path, e))?.len();
         let rec = self.record_bytes() as u64;
-        if size % rec != 0 {
-            return Err(DataError::PartialRecord { path, size, record_size: rec });
+        match sizes {
+            Sizes::Official => {
+                let records = self.official_records(part);
+                let expected = records as u64 * rec;
+                if size != expected {
+                    return Err(DataError::WrongFileSize { path, size, expected, records, record_size: rec });
+                }
+            }
+            Sizes::Sample => {
+                if size % rec != 0 {
+                    return Err(DataError::PartialRecord { path, size, record_size: rec });
+                }
+            }
         }
         Ok((path, (size / rec) as usize))
     }
 
-    /// Reads `part` from `dir` (the directory holding the `.bin` files), up to `limit`.
-    /// Class names are read when the names file is present (a warning event otherwise).
+    /// Reads `part` from `dir` (the directory holding the `.bin` files, in the official
+    /// layout and sizes), up to `limit`. Class names are read when the names file is present
+    /// (a warning event otherwise).
     pub fn read(self, dir: &Path, part: Part, limit: RecordLimit) -> Result<ImageSet> {
+        self.read_sized(dir, part, limit, Sizes::Official)
+    }
+
+    /// [`Cifar::read`] for a sample copy: the official file names, each holding any whole
+    /// number of records (the shared 20-image CIFAR-100 test sample; test fixtures).
+    pub fn read_sample(self, dir: &Path, part: Part, limit: RecordLimit) -> Result<ImageSet> {
+        self.read_sized(dir, part, limit, Sizes::Sample)
+    }
+
+    fn read_sized(self, dir: &Path, part: Part, limit: RecordLimit, sizes: Sizes) -> Result<ImageSet> {
         // Validate every file first (presence, size), then decide how much to read.
         let mut plan = Vec::new();
         let mut remaining = match limit {
@@ -163,7 +218,7 @@ impl Cifar {
             _ => usize::MAX,
         };
         for f in self.files(part) {
-            let (path, n) = self.file_records(dir, f)?;
+            let (path, n) = self.file_records(dir, part, f, sizes)?;
             let take = match limit {
                 RecordLimit::All => n,
                 RecordLimit::PerFile(k) => n.min(k),

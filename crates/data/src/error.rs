@@ -39,8 +39,27 @@ pub enum DataError {
         /// Expected size of one record in bytes.
         record_size: u64,
     },
+    /// A file of the official layout does not have its official size (truncated, emptied or
+    /// extended), so its records would shift into other files' places.
+    #[error(
+        "{path}: size {size} bytes, expected {expected} bytes (the official {records} records of \
+         {record_size} bytes); the file is truncated or extended, re-fetch it (`cargo xtask data \
+         fetch`)"
+    )]
+    WrongFileSize {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The official size in bytes.
+        expected: u64,
+        /// The official record count.
+        records: usize,
+        /// Bytes per record.
+        record_size: u64,
+    },
     /// A label byte is outside the valid class range.
-    #[error("{path}: record {record}: {field} label {value} is out of range 0..{num_classes}")]
+    #[error("{path}: record {record}: {} {value} is out of range 0..{num_classes}", label_name(field))]
     LabelOutOfRange {
         /// The file.
         path: PathBuf,
@@ -186,3 +205,8 @@ impl DataError {
 
 /// Shorthand result type of this crate.
 pub type Result<T> = std::result::Result<T, DataError>;
+
+/// "label" for CIFAR-10's only label byte, "coarse label" / "fine label" for CIFAR-100's.
+fn label_name(field: &str) -> String {
+    if field == "label" { "label".into() } else { format!("{field} label") }
+}

@@ -52,7 +52,10 @@ fn cifar10_full_counts_are_5000_and_1000_per_class() {
 #[test]
 fn cifar100_sample_fine_labels_match_provenance() {
     let dir = common::cifar100_sample_dir();
-    let set = Cifar::Hundred.read(&dir, Part::Test, RecordLimit::All).unwrap();
+    // The shared copy holds the first 20 of the 10,000 official records: a sample copy.
+    let msg = Cifar::Hundred.read(&dir, Part::Test, RecordLimit::All).unwrap_err().to_string();
+    assert!(msg.contains("test.bin") && msg.contains("61480 bytes") && msg.contains("30740000"), "{msg}");
+    let set = Cifar::Hundred.read_sample(&dir, Part::Test, RecordLimit::All).unwrap();
     let fine = [49, 33, 72, 51, 71, 92, 15, 14, 23, 0, 71, 75, 81, 69, 40, 43, 92, 97, 70, 53];
     assert_eq!(set.labels, fine);
     assert_eq!(set.num_classes, 100);
@@ -83,7 +86,7 @@ fn missing_file_error_names_file_directory_and_layout() {
 fn partial_record_error_names_file_size_and_record_size() {
     let dir = common::scratch("partial");
     std::fs::write(dir.join("test.bin"), vec![0u8; 3074 * 2 + 5]).unwrap();
-    let err = Cifar::Hundred.read(&dir, Part::Test, RecordLimit::All).unwrap_err();
+    let err = Cifar::Hundred.read_sample(&dir, Part::Test, RecordLimit::All).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DataError::PartialRecord { size: 6153, record_size: 3074, .. }), "{msg}");
     assert!(msg.contains("test.bin") && msg.contains("6153") && msg.contains("3074"), "{msg}");
@@ -95,13 +98,13 @@ fn label_out_of_range_error_names_record_and_value() {
     let mut bytes = vec![0u8; 3073 * 4];
     bytes[2 * 3073] = 10; // record 2: label 10 with 10 classes
     std::fs::write(dir.join("test_batch.bin"), &bytes).unwrap();
-    let err = Cifar::Ten.read(&dir, Part::Test, RecordLimit::All).unwrap_err();
+    let err = Cifar::Ten.read_sample(&dir, Part::Test, RecordLimit::All).unwrap_err();
     match &err {
         DataError::LabelOutOfRange { record, value, .. } => assert_eq!((*record, *value), (2, 10)),
         e => panic!("unexpected {e}"),
     }
     // Limiting the read to the first two records never sees the bad label.
-    let ok = Cifar::Ten.read(&dir, Part::Test, RecordLimit::Total(2)).unwrap();
+    let ok = Cifar::Ten.read_sample(&dir, Part::Test, RecordLimit::Total(2)).unwrap();
     assert_eq!(ok.len(), 2);
     assert!(ok.class_names.is_empty());
 
@@ -109,6 +112,54 @@ fn label_out_of_range_error_names_record_and_value() {
     let mut bytes = vec![0u8; 3074];
     bytes[0] = 20; // coarse label 20 with 20 coarse classes
     std::fs::write(dir.join("test.bin"), &bytes).unwrap();
-    let msg = Cifar::Hundred.read(&dir, Part::Test, RecordLimit::All).unwrap_err().to_string();
-    assert!(msg.contains("coarse") && msg.contains("record 0") && msg.contains("20"), "{msg}");
+    let msg = Cifar::Hundred.read_sample(&dir, Part::Test, RecordLimit::All).unwrap_err().to_string();
+    assert!(msg.contains("coarse label 20") && msg.contains("record 0"), "{msg}");
+    // CIFAR-10's single label byte is "label 10", not "label label 10" (issue 23).
+    assert!(err.to_string().contains("record 2: label 10 is out of range 0..10"), "{err}");
+}
+
+/// A data root whose CIFAR-10 files are hard links (or copies) of the shared ones, with one
+/// file replaced by `bad`; `count_records`, `read` and the split must all refuse it.
+fn root_with(name: &str, file: &str, bad: &[u8]) -> std::path::PathBuf {
+    let src = common::cifar10_dir();
+    let dir = common::scratch(name);
+    for f in CIFAR10_TRAIN_FILES.iter().chain([&"test_batch.bin", &"batches.meta.txt"]) {
+        let to = dir.join(f);
+        if *f == file {
+            std::fs::write(&to, bad).unwrap();
+        } else if std::fs::hard_link(src.join(f), &to).is_err() {
+            std::fs::copy(src.join(f), &to).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn files_of_other_than_the_official_size_are_refused_naming_file_and_sizes() {
+    let raw = std::fs::read(common::cifar10_dir().join("data_batch_1.bin")).unwrap();
+    // Issue 23's findings: an empty batch (the split silently trained on data_batch_2), and
+    // 1..3 whole records appended (records shifted across the train/val boundary).
+    let mut appended = raw.clone();
+    appended.extend_from_slice(&raw[..2 * 3073]);
+    let cases: [(&str, Vec<u8>); 3] = [("empty", Vec::new()), ("appended", appended), ("truncated", raw[..9_999 * 3073].to_vec())];
+    for (name, bytes) in cases {
+        let dir = root_with(name, "data_batch_1.bin", &bytes);
+        for err in [
+            Cifar::Ten.count_records(&dir, Part::Train).unwrap_err(),
+            Cifar::Ten.read(&dir, Part::Train, RecordLimit::Total(5)).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            match err {
+                DataError::WrongFileSize { size, expected, records, .. } => {
+                    assert_eq!((size, expected, records), (bytes.len() as u64, 30_730_000, 10_000), "{name}: {msg}")
+                }
+                e => panic!("{name}: unexpected {e}"),
+            }
+            assert!(msg.contains("data_batch_1.bin") && msg.contains(&format!("size {} bytes", bytes.len())) && msg.contains("30730000"), "{msg}");
+        }
+    }
+    // The test file too, though only the first records are asked for.
+    let dir = root_with("test-truncated", "test_batch.bin", &raw[..3073 * 10]);
+    let msg = Cifar::Ten.read(&dir, Part::Test, RecordLimit::Total(2)).unwrap_err().to_string();
+    assert!(msg.contains("test_batch.bin") && msg.contains("30730"), "{msg}");
 }
