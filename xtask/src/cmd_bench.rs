@@ -3,7 +3,7 @@
 //! default ResNet-20; batch 128 of random `[0, 1]` images and random labels, fixed seed).
 //!
 //! Targets: `train` (train step of a single network, BE-4 on the tiled batch, DE-4), `infer`
-//! (single, LatentBE, BE-4, DE-4), `distill` (KD, KD + LatentBE, TDiv-SDiv steps through
+//! (single, LatentBE, BE-4, DE-4), `distill` (KD, KD + LatentBE, ConfODS, TDiv-SDiv steps through
 //! `distill::student::Distiller`), `loader` (loading + augmentation on one thread), and `all`.
 //! Every figure runs in a child process of this binary (`--measure`, hidden), so its peak
 //! resident memory (VmHWM) is that figure's alone; `--in-process` runs them here instead.
@@ -86,7 +86,7 @@ enum Target {
     Train,
     /// Inference: single network, LatentBE, BE-4, DE-4.
     Infer,
-    /// Distillation steps: KD, KD + LatentBE, TDiv-SDiv.
+    /// Distillation steps: KD, KD + LatentBE, ConfODS, TDiv-SDiv.
     Distill,
     /// Training loader: shuffle, pad-crop-flip, f32 conversion, one thread.
     Loader,

@@ -8,7 +8,7 @@ mod common;
 use common::{json, ok, scratch, xtask};
 use serde_json::Value;
 
-const IDS: [&str; 11] = [
+const IDS: [&str; 12] = [
     "train_single",
     "train_be4",
     "train_de4",
@@ -18,6 +18,7 @@ const IDS: [&str; 11] = [
     "infer_de4",
     "distill_kd",
     "distill_kd_latentbe",
+    "distill_conf_ods",
     "distill_tdiv_sdiv",
     "loader",
 ];
