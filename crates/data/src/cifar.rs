@@ -152,18 +152,9 @@ impl Cifar {
     /// Number of records of `part` on disk in `dir`, checking presence and (official) sizes
     /// only.
     pub fn count_records(self, dir: &Path, part: Part) -> Result<usize> {
-        self.count(dir, part, Sizes::Official)
-    }
-
-    /// [`Cifar::count_records`] for a sample copy (any whole number of records per file).
-    pub fn count_sample_records(self, dir: &Path, part: Part) -> Result<usize> {
-        self.count(dir, part, Sizes::Sample)
-    }
-
-    fn count(self, dir: &Path, part: Part, sizes: Sizes) -> Result<usize> {
         let mut total = 0;
         for f in self.files(part) {
-            total += self.file_records(dir, part, f, sizes)?.1;
+            total += self.file_records(dir, part, f, Sizes::Official)?.1;
         }
         Ok(total)
     }

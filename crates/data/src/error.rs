@@ -43,8 +43,8 @@ pub enum DataError {
     /// extended), so its records would shift into other files' places.
     #[error(
         "{path}: size {size} bytes, expected {expected} bytes (the official {records} records of \
-         {record_size} bytes); the file is truncated or extended, re-fetch it (`cargo xtask data \
-         fetch`)"
+         {record_size} bytes); the file is truncated or extended: re-fetch the data set (`cargo \
+         xtask data fetch cifar10` or `cifar100`)"
     )]
     WrongFileSize {
         /// The file.

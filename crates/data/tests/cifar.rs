@@ -3,7 +3,7 @@
 mod common;
 
 use data::cifar::{CIFAR10_TRAIN_FILES, Cifar, Part, RecordLimit};
-use data::{DataError, IMAGE_BYTES};
+use data::{DataError, IMAGE_BYTES, SplitConfig, load_splits};
 
 /// Class counts of data_batch_1 published in shared/data/README.md (official order).
 const BATCH1_COUNTS: [usize; 10] = [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981];
@@ -147,6 +147,7 @@ fn files_of_other_than_the_official_size_are_refused_naming_file_and_sizes() {
         for err in [
             Cifar::Ten.count_records(&dir, Part::Train).unwrap_err(),
             Cifar::Ten.read(&dir, Part::Train, RecordLimit::Total(5)).unwrap_err(),
+            load_splits(Cifar::Ten, &dir, &SplitConfig::smoke()).unwrap_err(),
         ] {
             let msg = err.to_string();
             match err {

@@ -367,7 +367,7 @@ impl Bench {
                 distill(
                     self.batch_ensemble(),
                     one_to_one.clone(),
-                    PerturbationKind::ConfOds { eta: perturb::DEFAULT_ETA, temperature: 4.0 },
+                    PerturbationKind::ConfOds { eta: perturb::DEFAULT_ETA, temperature: one_to_one.kd_temperature().unwrap_or(1.0) },
                 )?,
                 b,
                 with(serde_json::json!({"method": "one_to_one", "alpha": 1.0, "temperature": 4.0, "perturbation": "conf_ods", "perturbation_temperature": 4.0, "eta": perturb::DEFAULT_ETA, "teachers": MEMBERS, "student_members": MEMBERS})),
