@@ -446,10 +446,14 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             failed.push(format!("{} {}: {e:#}", r.row, r.point));
         }
     }
-    let eval = crate::run_eval::EvalSettings::from_profile(&plan.profile)?;
-    crate::run_eval::evaluate_plan(&plan, &eval, args.backend, args.data_dir.as_deref())?;
-    let out = results_dir.join(format!("{}-{}", plan.table, args.profile));
-    crate::report::write_report(&plan, &eval, &out)?;
+    // `--only` restricts what is trained, not what is reported: the report always covers the
+    // whole table (the teacher row and the regime checks included), as `report` would, so
+    // re-planning reads every row's run directories afresh after the training above.
+    let table = self::plan(&experiments, &args.table, &args.profile, &runs_dir, &[], args.extras)?;
+    let eval = crate::run_eval::EvalSettings::from_profile(&table.profile)?;
+    crate::run_eval::evaluate_plan(&table, &eval, args.backend, args.data_dir.as_deref())?;
+    let out = results_dir.join(format!("{}-{}", table.table, args.profile));
+    crate::report::write_report(&table, &eval, &out)?;
     println!("{}", out.join("README.md").display());
     if !failed.is_empty() {
         bail!("{} run(s) failed (the report covers the others):\n  {}", failed.len(), failed.join("\n  "));
@@ -519,7 +523,7 @@ mod tests {
     #[test]
     fn every_profile_of_cifar10_plans_with_teachers_first_and_valid_experiments() {
         let runs = std::env::temp_dir().join(format!("distillery-plan-{}", std::process::id()));
-        for profile in ["smoke", "cpu", "paper"] {
+        for profile in ["smoke", "cpu", "cpu-short", "paper"] {
             let p = plan(&experiments(), "cifar10", profile, &runs, &[], true).unwrap();
             assert_eq!(p.runs[0].row, "teacher", "{profile}");
             let teachers = p.teacher_dirs().len();
@@ -543,9 +547,18 @@ mod tests {
         assert_eq!(kd[0].exp.model.arch, "resnet32");
         assert_eq!(kd[0].exp.optim.epochs, 200);
         assert_eq!(kd[3].exp.seed, 3);
-        // cpu: the teacher keeps its own schedule, students the profile's.
+        // cpu (regime R4 of docs/cpu-regime.md): ResNet-20 teachers fitted to 2,500 images for
+        // 160 epochs; students keep the profile's 4 epochs on the same images, 3 seeds.
         let p = plan(&experiments(), "cifar10", "cpu", &runs, &["kd".into()], false).unwrap();
         assert_eq!(p.runs.iter().filter(|r| r.row == "teacher").count(), 4);
+        assert_eq!(p.runs.iter().filter(|r| r.row == "kd").count(), 3);
+        assert_eq!(p.runs[0].exp.optim.epochs, 160);
+        assert_eq!(p.runs[0].exp.model.arch, "resnet20");
+        assert_eq!(p.runs[0].exp.data.train, [0, 2500]);
+        assert_eq!(p.runs.last().unwrap().exp.optim.epochs, 4);
+        assert_eq!(p.runs.last().unwrap().exp.data.train, [0, 2500]);
+        // cpu-short (the former cpu profile): ResNet-8, 5-epoch teachers, 2-epoch students.
+        let p = plan(&experiments(), "cifar10", "cpu-short", &runs, &["kd".into()], false).unwrap();
         assert_eq!(p.runs[0].exp.optim.epochs, 5);
         assert_eq!(p.runs.last().unwrap().exp.optim.epochs, 2);
         assert!(plan(&experiments(), "cifar10", "cpu", &runs, &["nope".into()], false).is_err());

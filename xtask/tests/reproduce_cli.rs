@@ -85,8 +85,15 @@ fn cifar10_smoke_table_end_to_end_then_nothing_to_redo() {
     assert!(!plan.contains("pending") && plan.contains("done"), "{plan}");
     assert_eq!(stamp, mtime(&table.join("tdiv-sdiv/seed-0/metrics.json")));
     assert_eq!(eval_stamp, mtime(&table.join("kd/seed-0/eval/done.json")));
-    // `report` regenerates the same summary from the run directories alone.
+    // `--only` limits training, not the report: it still has every row, the teacher's regime
+    // checks included (it once reported the `--only` rows alone).
     let before = std::fs::read(out.join("summary.csv")).unwrap();
+    let only: Vec<&str> = args.iter().copied().chain(["--only", "kd"]).collect();
+    ok(&xtask(&only));
+    assert_eq!(json(&out.join("summary.json"))["rows"].as_array().unwrap().len(), 12);
+    assert!(std::fs::read_to_string(out.join("README.md")).unwrap().contains("| DE-2 teacher | 1/1 |"));
+    assert_eq!(before, std::fs::read(out.join("summary.csv")).unwrap());
+    // `report` regenerates the same summary from the run directories alone.
     ok(&xtask(&["report", "cifar10", "--profile", "smoke", "--extras", "--runs-dir", runs.to_str().unwrap(), "--results-dir", results.to_str().unwrap()]));
     assert_eq!(before, std::fs::read(out.join("summary.csv")).unwrap());
 }
