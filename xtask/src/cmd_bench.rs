@@ -43,13 +43,13 @@ pub struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// Timed iterations per figure (default 10; loader: timed samples).
-    #[arg(long, alias = "samples")]
+    #[arg(long, alias = "samples", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     steps: Option<usize>,
     /// Warm-up iterations per figure, not recorded (default 3).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     warmup: Option<usize>,
     /// Images per (un-tiled) batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     batch: usize,
     /// Backbone: `resnet20` (the shape), `resnet8`, `resnet32`, `wrn-16-2`, ….
     #[arg(long, default_value = "resnet20")]
@@ -58,7 +58,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Loader: batches per timed sample (default 100).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     batches: Option<usize>,
     /// Data root for the loader (else $DISTILLERY_DATA, else datasets/, else ../shared/data;
     /// random images when CIFAR-10 is not found).

@@ -17,8 +17,8 @@ pub struct EvalArgs {
     /// Finished run directories (each with {val,test}_{probs,labels}.npy).
     #[arg(long, num_args = 1.., required = true)]
     pub runs: Vec<PathBuf>,
-    /// ECE bins.
-    #[arg(long, default_value_t = metrics::DEFAULT_BINS)]
+    /// ECE bins (1 to 10,000).
+    #[arg(long, default_value_t = metrics::DEFAULT_BINS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::cmd_metrics::MAX_BINS))]
     pub bins: usize,
     /// Also write the JSON report here (atomically).
     #[arg(long)]

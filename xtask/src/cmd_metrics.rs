@@ -14,6 +14,10 @@ use serde::Serialize;
 
 use crate::npy;
 
+/// Largest `--bins`: far above any useful ECE resolution, and bounded so a typo cannot
+/// allocate gigabytes of bins.
+pub const MAX_BINS: u64 = 10_000;
+
 /// Arguments of `xtask metrics`.
 #[derive(clap::Args, Debug)]
 pub struct MetricsArgs {
@@ -29,8 +33,8 @@ pub struct MetricsArgs {
     /// Validation labels for temperature scaling (requires --val-probs).
     #[arg(long, value_name = "Y.npy", requires = "val_probs")]
     pub val_labels: Option<PathBuf>,
-    /// Number of equal-width confidence bins for ECE.
-    #[arg(long, default_value_t = metrics::DEFAULT_BINS)]
+    /// Number of equal-width confidence bins for ECE (1 to 10,000).
+    #[arg(long, default_value_t = metrics::DEFAULT_BINS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_BINS))]
     pub bins: usize,
 }
 

@@ -15,7 +15,7 @@ use crate::fsx::{repo_root, write_atomic, write_json};
 #[derive(clap::Args, Debug)]
 pub struct SpiralsArgs {
     /// Ensemble size M (the paper: 100).
-    #[arg(long, default_value_t = SpiralsConfig::new().members)]
+    #[arg(long, default_value_t = SpiralsConfig::new().members, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
     members: usize,
     /// Seed of data, initialisations and mini-batch orders.
     #[arg(long, default_value_t = 0)]
@@ -24,7 +24,7 @@ pub struct SpiralsArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Grid points per side of the uncertainty maps (0 = none).
-    #[arg(long, default_value_t = 101)]
+    #[arg(long, default_value_t = 101, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=2_001))]
     grid: usize,
     /// Backend.
     #[arg(long, value_enum, default_value_t)]

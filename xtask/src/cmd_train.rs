@@ -14,6 +14,7 @@
 //! While training, everything lives in `seed-<seed>.partial/` (checkpoints `ckpt-<epoch>/`
 //! committed by `state.json`); the final rename makes the run appear whole or not at all.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,8 +57,16 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     /// Train at most this many epochs in this invocation, then exit with a checkpoint that
     /// the next invocation resumes from (for time-boxed sessions).
-    #[arg(long, value_name = "EPOCHS")]
+    #[arg(long, value_name = "EPOCHS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub stop_after: Option<usize>,
+    /// If another process trains this run (holds its lock), wait for it to finish instead of
+    /// failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Discard an interrupted run (`<out>.partial`) and train from scratch: needed when its
+    /// recorded experiment differs from this one, or none of its checkpoints is valid.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// Arguments of `xtask distill`.
@@ -71,13 +80,63 @@ pub struct DistillArgs {
 }
 
 /// Resumable progress, committed after each epoch's checkpoint files are in place.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CheckpointState {
     epoch: usize,
     dir: String,
     best_epoch: Option<usize>,
     best_accuracy: Option<f64>,
     images_per_second: f64,
+    /// SHA-256 of each file of the checkpoint folder, recorded when it was committed and
+    /// verified before it is loaded. Empty in checkpoints written before session 13
+    /// (resumed without verification, with a warning).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    sha256: BTreeMap<String, String>,
+    /// The checkpoint before this one (kept on disk, without its own `previous`): resumed
+    /// from, with a warning, when this one fails verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<Box<CheckpointState>>,
+}
+
+impl CheckpointState {
+    /// Check the state against the run (epoch range, best epoch) and its folder's files
+    /// against the recorded checksums.
+    fn verify(&self, partial: &Path, epochs: usize) -> Result<()> {
+        if self.epoch == 0 || self.epoch > epochs {
+            bail!("epoch {} is outside 1..={epochs}, the run's epochs", self.epoch);
+        }
+        if self.best_epoch.is_some_and(|b| b == 0 || b > self.epoch) {
+            bail!("best_epoch {:?} is outside 1..={}", self.best_epoch, self.epoch);
+        }
+        if self.best_epoch.is_some() != self.best_accuracy.is_some() {
+            bail!("best_epoch and best_accuracy must both be set or both absent");
+        }
+        if self.dir != format!("ckpt-{:04}", self.epoch) {
+            bail!("checkpoint folder {:?} does not match epoch {}", self.dir, self.epoch);
+        }
+        let ck = partial.join(&self.dir);
+        let mut need = vec!["model.bpk", "optimizer.bpk"];
+        if self.best_epoch.is_some() {
+            need.push("best.safetensors");
+        }
+        for f in need {
+            let path = ck.join(f);
+            if !path.is_file() {
+                bail!("{} is missing", path.display());
+            }
+            match self.sha256.get(f) {
+                Some(want) => {
+                    let got = data::sha256_file(&path)?;
+                    if &got != want {
+                        bail!("{} fails its checksum (recorded {want}, now {got})", path.display());
+                    }
+                }
+                None if self.sha256.is_empty() => {}
+                None => bail!("{} has no recorded checksum", path.display()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Test-set report of a finished run.
@@ -159,6 +218,8 @@ struct Observer<'a> {
     partial: &'a Path,
     progress: Progress,
     epochs: usize,
+    /// The last committed checkpoint (kept as the fallback of the next).
+    last: Option<CheckpointState>,
 }
 
 impl TrainObserver for Observer<'_> {
@@ -179,44 +240,92 @@ impl TrainObserver for Observer<'_> {
             self.epochs,
             self.progress.images_per_second()
         ));
-        write_checkpoint(self.partial, state, self.progress.images_per_second()).map_err(|e| format!("{e:#}"))?;
+        let committed = write_checkpoint(self.partial, state, self.progress.images_per_second(), self.last.take())
+            .with_context(|| format!("writing the checkpoint of epoch {} in {}", state.epoch, self.partial.display()))
+            .map_err(|e| format!("{e:#}"))?;
+        self.last = Some(committed);
         self.progress.resume_clock();
         Ok(())
     }
 }
 
-fn write_checkpoint(partial: &Path, state: &EpochState<'_>, ips: f64) -> Result<()> {
+/// Commit the checkpoint of `state.epoch`: its files into a temporary folder (removed on
+/// any error), renamed into place, then `state.json` (atomically) naming it, its checksums and
+/// `previous`; every folder but these two is then deleted.
+fn write_checkpoint(partial: &Path, state: &EpochState<'_>, ips: f64, previous: Option<CheckpointState>) -> Result<CheckpointState> {
     let name = format!("ckpt-{:04}", state.epoch);
     let tmp = partial.join(format!(".{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp)?;
-    std::fs::write(tmp.join("model.bpk"), ensembles::to_burnpack_bytes(state.model)?)?;
-    std::fs::write(tmp.join("optimizer.bpk"), state.optimizer.to_bytes()?)?;
-    if let Some((best, _, _)) = state.best {
-        std::fs::write(tmp.join("best.safetensors"), ensembles::to_safetensors_bytes(best)?)?;
-    }
+    let write_files = || -> Result<BTreeMap<String, String>> {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut files = vec![("model.bpk", ensembles::to_burnpack_bytes(state.model)?), ("optimizer.bpk", state.optimizer.to_bytes()?)];
+        if let Some((best, _, _)) = state.best {
+            files.push(("best.safetensors", ensembles::to_safetensors_bytes(best)?));
+        }
+        let mut sums = BTreeMap::new();
+        for (f, bytes) in files {
+            let path = tmp.join(f);
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            sums.insert(f.to_string(), crate::fsx::sha256_hex(&bytes));
+        }
+        Ok(sums)
+    };
+    let sums = match write_files() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     let dst = partial.join(&name);
     if dst.exists() {
-        std::fs::remove_dir_all(&dst)?;
+        std::fs::remove_dir_all(&dst).with_context(|| format!("removing {}", dst.display()))?;
     }
-    std::fs::rename(&tmp, &dst).with_context(|| format!("committing checkpoint {}", dst.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, &dst) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e).with_context(|| format!("committing checkpoint {}", dst.display()));
+    }
     let st = CheckpointState {
         epoch: state.epoch,
         dir: name.clone(),
         best_epoch: state.best.map(|b| b.1),
         best_accuracy: state.best.map(|b| b.2),
         images_per_second: ips,
+        sha256: sums,
+        previous: previous.map(|mut p| {
+            p.previous = None;
+            Box::new(p)
+        }),
     };
     write_json(&partial.join("state.json"), &st)?;
     // Older checkpoints are no longer referenced by state.json.
-    for entry in std::fs::read_dir(partial)? {
-        let entry = entry?;
+    let keep = st.previous.as_ref().map(|p| p.dir.clone());
+    for entry in std::fs::read_dir(partial).with_context(|| format!("listing {}", partial.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", partial.display()))?;
         let n = entry.file_name().to_string_lossy().to_string();
-        if n.starts_with("ckpt-") && n != name {
-            std::fs::remove_dir_all(entry.path())?;
+        if n.starts_with("ckpt-") && n != name && Some(&n) != keep.as_ref() {
+            std::fs::remove_dir_all(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
         }
+    }
+    Ok(st)
+}
+
+/// `--restart`: delete everything in `.partial` (its lock, on the folder itself, stays held).
+fn discard_partial(partial: &Path) -> Result<()> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(partial).with_context(|| format!("listing {}", partial.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", partial.display()))?;
+        if entry.file_name() == "owner.pid" {
+            continue;
+        }
+        let p = entry.path();
+        if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) }.with_context(|| format!("removing {}", p.display()))?;
+        removed += 1;
+    }
+    if removed > 0 {
+        tracing::warn!(run = %partial.display(), "--restart: discarded the interrupted run");
     }
     Ok(())
 }
@@ -280,10 +389,48 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         exp.seed = seed;
     }
     let out = args.out.clone().unwrap_or_else(|| repo_root().join("runs").join(&exp.name).join(format!("seed-{}", exp.seed)));
-    if out.join("metrics.json").exists() {
+    let already_complete = || {
         tracing::info!(run = %out.display(), "already complete; nothing to do");
         println!("{}", out.display());
+    };
+    if out.join("metrics.json").exists() {
+        already_complete();
         return Ok(());
+    }
+    if out.exists() {
+        bail!("{} exists but is not a finished run (no metrics.json); move it away or pass another --out", out.display());
+    }
+    // The run's lock, held until the run directory is renamed into place and the process is
+    // done with it; then re-check: the holder we waited for may have finished the run.
+    let partial = out.with_extension("partial");
+    let lock = crate::run_lock::acquire(&partial, args.wait)?;
+    if out.join("metrics.json").exists() {
+        let _ = std::fs::remove_file(partial.join("owner.pid"));
+        let _ = std::fs::remove_dir(&partial);
+        already_complete();
+        return Ok(());
+    }
+    if args.restart {
+        discard_partial(&partial)?;
+    }
+    let stale = crate::run_lock::clean_temp_files(&partial)?;
+    if stale > 0 {
+        tracing::info!(run = %partial.display(), files = stale, "removed stale temporary files of an interrupted writer");
+    }
+    let recorded = partial.join("experiment.toml");
+    if recorded.exists() {
+        let text = std::fs::read_to_string(&recorded).with_context(|| format!("reading {}", recorded.display()))?;
+        let old: TrainExperiment = toml::from_str(&text)
+            .with_context(|| format!("parsing {} (pass --restart to discard the interrupted run)", recorded.display()))?;
+        let diff = crate::experiment::differing_keys(&old, &exp)?;
+        if !diff.is_empty() {
+            bail!(
+                "{} was started with a different experiment ({}); resuming would mix the two. \
+                 Run the original experiment again, or pass --restart to discard the interrupted run",
+                partial.display(),
+                diff.join("; ")
+            );
+        }
     }
     let device = args.backend.device()?;
     let (splits, cifar) = load_data(&exp, args.data_dir.as_deref())?;
@@ -326,29 +473,60 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     // Dirichlet students are scored through their head (for EnD²'s α = exp(z), α/α₀ is the softmax).
     let dirichlet_head = distill_setup.as_ref().and_then(|s| s.0.dirichlet_head());
 
-    let partial = out.with_extension("partial");
-    std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
     device.seed(exp.seed);
     let ad = device.clone().autodiff();
     let state_path = partial.join("state.json");
-    let trainer = if state_path.exists() {
-        let st: CheckpointState = serde_json::from_slice(&std::fs::read(&state_path)?)
-            .with_context(|| format!("reading {}", state_path.display()))?;
-        let ck = partial.join(&st.dir);
-        tracing::info!(epoch = st.epoch, checkpoint = %ck.display(), "resuming");
-        let mut model = backbone.init(&ad)?;
-        let bytes = std::fs::read(ck.join("model.bpk")).with_context(|| format!("reading {}", ck.display()))?;
-        ensembles::from_burnpack_bytes(&mut model, bytes).with_context(|| format!("loading {}", ck.display()))?;
-        let opt = std::fs::read(ck.join("optimizer.bpk")).with_context(|| format!("reading {}", ck.display()))?;
-        let best = match (st.best_epoch, st.best_accuracy) {
-            (Some(epoch), Some(accuracy)) => {
-                Some(Best { model: load_model(&backbone, &ck.join("best.safetensors"), &device)?, epoch, accuracy })
+    let (trainer, last) = if state_path.exists() {
+        let restart_hint = "pass --restart to discard the interrupted run and train from scratch";
+        let st: CheckpointState = std::fs::read(&state_path)
+            .with_context(|| format!("reading {}", state_path.display()))
+            .and_then(|b| serde_json::from_slice(&b).with_context(|| format!("parsing {}", state_path.display())))
+            .with_context(|| format!("{} holds no valid checkpoint state; {restart_hint}", partial.display()))?;
+        let load = |st: &CheckpointState| -> Result<SupervisedTrainer> {
+            st.verify(&partial, optim.epochs)?;
+            if st.sha256.is_empty() {
+                tracing::warn!(checkpoint = %partial.join(&st.dir).display(), "checkpoint from before checksums were recorded: resumed unverified");
             }
-            _ => None,
+            let ck = partial.join(&st.dir);
+            let mut model = backbone.init(&ad)?;
+            let bytes = std::fs::read(ck.join("model.bpk")).with_context(|| format!("reading {}", ck.join("model.bpk").display()))?;
+            ensembles::from_burnpack_bytes(&mut model, bytes).with_context(|| format!("loading {}", ck.join("model.bpk").display()))?;
+            let opt = std::fs::read(ck.join("optimizer.bpk")).with_context(|| format!("reading {}", ck.join("optimizer.bpk").display()))?;
+            let best = match (st.best_epoch, st.best_accuracy) {
+                (Some(epoch), Some(accuracy)) => {
+                    Some(Best { model: load_model(&backbone, &ck.join("best.safetensors"), &device)?, epoch, accuracy })
+                }
+                _ => None,
+            };
+            SupervisedTrainer::resume(optim.clone(), model, opt, st.epoch, best)
+                .with_context(|| format!("loading {}", ck.join("optimizer.bpk").display()))
         };
-        SupervisedTrainer::resume(optim.clone(), model, opt, st.epoch, best)?
+        match load(&st) {
+            Ok(t) => {
+                tracing::info!(epoch = st.epoch, checkpoint = %partial.join(&st.dir).display(), "resuming");
+                (t, Some(st))
+            }
+            Err(latest) => match st.previous.as_deref() {
+                Some(prev) => match load(prev) {
+                    Ok(t) => {
+                        tracing::warn!(
+                            failed = format!("{latest:#}"), epoch = prev.epoch, checkpoint = %partial.join(&prev.dir).display(),
+                            "the latest checkpoint failed verification; resuming from the previous one"
+                        );
+                        (t, Some(prev.clone()))
+                    }
+                    Err(previous) => bail!(
+                        "no valid checkpoint in {}: the latest (epoch {}): {latest:#}; the previous (epoch {}): {previous:#}; {restart_hint}",
+                        partial.display(),
+                        st.epoch,
+                        prev.epoch
+                    ),
+                },
+                None => bail!("no valid checkpoint in {}: the latest (epoch {}): {latest:#}; {restart_hint}", partial.display(), st.epoch),
+            },
+        }
     } else {
-        SupervisedTrainer::new(optim.clone(), backbone.init(&ad)?)?
+        (SupervisedTrainer::new(optim.clone(), backbone.init(&ad)?)?, None)
     };
     let mut trainer = trainer.with_epoch_budget(args.stop_after);
     write_atomic(&partial.join("experiment.toml"), toml::to_string_pretty(&exp)?.as_bytes())?;
@@ -377,6 +555,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         partial: &partial,
         progress: Progress::new((steps * optim.epochs) as u64, (steps * trainer.epoch()) as u64),
         epochs: optim.epochs,
+        last,
     };
     let started = Instant::now();
     let val_labels = labels_u32(&val);
@@ -406,7 +585,21 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
                 .unwrap_or(f64::NAN)
         },
         &mut observer,
-    )?;
+    );
+    let best = match best {
+        Ok(b) => b,
+        Err(e) => {
+            observer.progress.finish();
+            let hint = match &e {
+                distill::DistillError::Diverged { .. } | distill::DistillError::NonFiniteModel { .. } => format!(
+                    " in {} (resuming repeats the divergence: lower [optim] lr and pass --restart)",
+                    partial.display()
+                ),
+                _ => String::new(),
+            };
+            return Err(anyhow::Error::new(e).context(format!("training {} (lr {}){hint}", exp.name, optim.lr)));
+        }
+    };
     observer.progress.finish();
     let Some(best) = best else {
         tracing::info!(checkpoint = %partial.display(), "stopped early; run the same command again to resume");
@@ -449,10 +642,10 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         n_test: test.len(),
         teachers: teacher_dirs.iter().map(|d| d.display().to_string()).collect(),
     };
-    std::fs::write(partial.join("model.safetensors"), ensembles::to_safetensors_bytes(&final_model)?)?;
+    write_atomic(&partial.join("model.safetensors"), &ensembles::to_safetensors_bytes(&final_model)?)?;
     if merge.is_some() {
         // LatentBE: model.* is the merged plain network; be.* the unmerged BatchEnsemble.
-        std::fs::write(partial.join("be.safetensors"), ensembles::to_safetensors_bytes(&best.model)?)?;
+        write_atomic(&partial.join("be.safetensors"), &ensembles::to_safetensors_bytes(&best.model)?)?;
         write_json(&partial.join("be.json"), &backbone)?;
         write_json(&partial.join("model.json"), &backbone.clone().with_batch_ensemble(None))?;
     }
@@ -460,15 +653,17 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     npy::write_f32_2d(&partial.join("test_probs.npy"), test_p.as_slice(), [test.len(), k])?;
     npy::write_i64_1d(&partial.join("val_labels.npy"), &val_labels.iter().map(|&v| v as i64).collect::<Vec<_>>())?;
     npy::write_i64_1d(&partial.join("test_labels.npy"), &test_labels.iter().map(|&v| v as i64).collect::<Vec<_>>())?;
-    for entry in std::fs::read_dir(&partial)? {
-        let entry = entry?;
+    for entry in std::fs::read_dir(&partial).with_context(|| format!("listing {}", partial.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", partial.display()))?;
         if entry.file_name().to_string_lossy().starts_with("ckpt-") || entry.file_name() == "state.json" {
             let p = entry.path();
-            if p.is_dir() { std::fs::remove_dir_all(p)? } else { std::fs::remove_file(p)? }
+            if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) }.with_context(|| format!("removing {}", p.display()))?;
         }
     }
     write_json(&partial.join("metrics.json"), &run_metrics)?;
+    lock.forget_owner()?;
     std::fs::rename(&partial, &out).with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    drop(lock);
     let summary = serde_json::to_string_pretty(&run_metrics)?;
     tracing::info!(run = %out.display(), "done");
     println!("{summary}");

@@ -187,6 +187,44 @@ pub struct DataSection {
     pub val: [usize; 2],
     /// Test records `[start, end)` of the official test file.
     pub test: [usize; 2],
+    /// Allow `train` and `val` to overlap (default false: an overlap is an error, because
+    /// model selection on training images selects for memorisation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_overlap: bool,
+}
+
+/// Images in the official training files of CIFAR-10 and CIFAR-100.
+const OFFICIAL_TRAIN: usize = 50_000;
+/// Images in the official test files.
+const OFFICIAL_TEST: usize = 10_000;
+
+impl DataSection {
+    /// Ranges within the official files, non-empty train and test, and no train/val overlap
+    /// unless `allow_overlap`; errors name the key.
+    fn validate(&self) -> Result<()> {
+        let check = |key: &str, [a, b]: [usize; 2], available: usize, allow_empty: bool| -> Result<()> {
+            if a > b || (a == b && !allow_empty) {
+                bail!("{key} = [{a}, {b}]: expected [start, end) with start < end");
+            }
+            if b > available {
+                bail!("{key} = [{a}, {b}]: the official files hold {available} records");
+            }
+            Ok(())
+        };
+        check("train", self.train, OFFICIAL_TRAIN, false)?;
+        check("val", self.val, OFFICIAL_TRAIN, true)?;
+        check("test", self.test, OFFICIAL_TEST, false)?;
+        let ([t0, t1], [v0, v1]) = (self.train, self.val);
+        if !self.allow_overlap && v0 < v1 && t0 < v1 && v0 < t1 {
+            bail!(
+                "train = [{t0}, {t1}] and val = [{v0}, {v1}] overlap (records {}..{}); validation images must not be training images \
+                 (set allow_overlap = true to allow it on purpose)",
+                t0.max(v0),
+                t1.min(v1)
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[model]`
@@ -316,7 +354,26 @@ impl TrainExperiment {
             .and_then(|b| Ok(b.validate()?))
             .with_context(|| format!("in experiment file {}: [model]", path.display()))?;
         exp.optim.to_config().validate().with_context(|| format!("in experiment file {}: [optim]", path.display()))?;
-        exp.dataset().with_context(|| format!("in experiment file {}: [data]", path.display()))?;
+        exp.dataset().and_then(|_| exp.data.validate()).with_context(|| format!("in experiment file {}: [data]", path.display()))?;
+        let train_images = exp.data.train[1] - exp.data.train[0];
+        if exp.optim.batch_size > train_images {
+            bail!(
+                "in experiment file {}: [optim] batch_size = {} exceeds the {train_images} training images of [data] train (a batch never fills)",
+                path.display(),
+                exp.optim.batch_size
+            );
+        }
+        if exp.optim.warmup_epochs > exp.optim.epochs {
+            bail!(
+                "in experiment file {}: [optim] warmup_epochs = {} exceeds epochs = {}",
+                path.display(),
+                exp.optim.warmup_epochs,
+                exp.optim.epochs
+            );
+        }
+        if exp.eval_batch_size == 0 {
+            bail!("in experiment file {}: eval_batch_size = 0: expected at least 1", path.display());
+        }
         if let Some(d) = &exp.distill {
             let check = || -> Result<()> {
                 let members = exp.model.batch_ensemble.as_ref().map_or(1, |b| b.members);
@@ -354,6 +411,41 @@ impl TrainExperiment {
         let r = |x: [usize; 2]| x[0]..x[1];
         data::SplitConfig { train: r(self.data.train), val: r(self.data.val), test: r(self.data.test) }
     }
+}
+
+/// The keys whose values differ between two resolved experiments, as `key: a -> b` lines
+/// (dotted paths; `name` ignored, as it only names the run's folder).
+pub fn differing_keys(old: &TrainExperiment, new: &TrainExperiment) -> Result<Vec<String>> {
+    fn flatten(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let flat = |e: &TrainExperiment| -> Result<std::collections::BTreeMap<String, String>> {
+        let mut e = e.clone();
+        e.name.clear();
+        let mut out = std::collections::BTreeMap::new();
+        flatten("", &toml::Value::try_from(&e)?, &mut out);
+        Ok(out)
+    };
+    let (a, b) = (flat(old)?, flat(new)?);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |m: &std::collections::BTreeMap<String, String>| m.get(k).cloned().unwrap_or_else(|| "(absent)".into());
+            format!("{k}: {} -> {}", show(&a), show(&b))
+        })
+        .collect())
 }
 
 impl ModelSection {

@@ -18,6 +18,7 @@ mod progress;
 mod report;
 mod reproduce;
 mod run_eval;
+mod run_lock;
 
 /// The process-wide allocator. Burn's CPU backend allocates and frees multi-megabyte
 /// activation, im2col and gradient buffers on every training step; glibc's malloc serves those

@@ -43,6 +43,10 @@ pub struct ReproduceArgs {
     /// Print the plan with estimated times and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// When another process trains one of the runs (holds its lock), wait for it instead of
+    /// reporting that run as failed and going on with the others.
+    #[arg(long)]
+    pub wait: bool,
     /// Burn backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
@@ -130,8 +134,15 @@ pub enum RowKind {
 pub enum Status {
     /// `metrics.json` exists.
     Done,
-    /// Interrupted after this many epochs.
+    /// Interrupted after this many epochs, its lock free: resumable.
     Partial(usize),
+    /// Being trained now by another process (it holds the run's lock), at this epoch.
+    Training {
+        /// Completed epochs.
+        epoch: usize,
+        /// The holder's pid, where it could be read.
+        pid: Option<u32>,
+    },
     /// Not started.
     Pending,
 }
@@ -284,22 +295,19 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
         return Ok(Status::Pending);
     };
     let text = std::fs::read_to_string(&recorded).with_context(|| format!("reading {}", recorded.display()))?;
-    let mut old: TrainExperiment = toml::from_str(&text).with_context(|| format!("parsing {}", recorded.display()))?;
-    let mut new = exp.clone();
-    old.name.clear();
-    new.name.clear();
-    let (a, b) = (toml::to_string(&old)?, toml::to_string(&new)?);
-    if a != b {
-        let diff: Vec<String> = b
-            .lines()
-            .filter(|l| !a.lines().any(|m| m == *l))
-            .map(|l| l.trim().to_string())
-            .collect();
+    let old: TrainExperiment = toml::from_str(&text).with_context(|| format!("parsing {}", recorded.display()))?;
+    let diff = crate::experiment::differing_keys(&old, exp)?;
+    if !diff.is_empty() {
         bail!(
-            "{} holds a different experiment than the plan (planned lines not in it: {}); delete that directory or use another --runs-dir",
+            "{} holds a different experiment than the plan ({}); delete that directory or use another --runs-dir",
             recorded.display(),
             diff.join("; ")
         );
+    }
+    if let Status::Partial(epoch) = status
+        && let crate::run_lock::Holder::Held(pid) = crate::run_lock::probe(&partial)
+    {
+        return Ok(Status::Training { epoch, pid });
     }
     Ok(status)
 }
@@ -312,7 +320,7 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
 pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status) -> f64 {
     let done_epochs = match status {
         Status::Done => return 0.0,
-        Status::Partial(e) => *e,
+        Status::Partial(e) | Status::Training { epoch: e, .. } => *e,
         Status::Pending => 0,
     };
     let arch = exp.model.arch.as_str();
@@ -438,6 +446,8 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             data_dir: args.data_dir.clone(),
             out: Some(r.dir.clone()),
             stop_after: None,
+            wait: args.wait,
+            restart: false,
         };
         let teachers: &[PathBuf] = if r.student { &teacher_dirs } else { &[] };
         // A failed run (e.g. a diverged loss) is reported, the other runs go on.
@@ -464,18 +474,23 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
 fn print_plan(plan: &Plan, cal: &Calibration) {
     let mut total = 0.0;
     println!("plan: {} (profile {}), runs in {}", plan.spec.title, plan.profile.name, plan.runs_root.display());
-    println!("{:<14} {:<12} {:<10} {:>10}", "row", "point", "status", "estimate");
+    println!("{:<14} {:<12} {:>10}  {}", "row", "point", "estimate", "status");
     for r in &plan.runs {
         let status = match &r.status {
             Status::Done => "done".to_string(),
-            Status::Partial(e) => format!("epoch {e}/{}", r.exp.optim.epochs),
+            Status::Partial(e) => format!("partial, resumable at epoch {e}/{}", r.exp.optim.epochs),
+            Status::Training { epoch, pid } => format!(
+                "training now ({}), epoch {epoch}/{}",
+                pid.map_or("another process".into(), |p| format!("pid {p}")),
+                r.exp.optim.epochs
+            ),
             Status::Pending => "pending".to_string(),
         };
         total += r.est_seconds;
-        println!("{:<14} {:<12} {:<10} {:>10}", r.row, r.point, status, hms(r.est_seconds));
+        println!("{:<14} {:<12} {:>10}  {status}", r.row, r.point, hms(r.est_seconds));
     }
     for row in plan.rows.iter().filter(|r| r.kind == RowKind::Ensemble) {
-        println!("{:<14} {:<12} {:<10} {:>10}", row.id, "(ensemble)", "scored", "-");
+        println!("{:<14} {:<12} {:>10}  {}", row.id, "(ensemble)", "-", "scored");
     }
     println!("estimated training time left: {} (flex; evaluation and report extra)", hms(total));
     println!("estimates: {}", cal.basis);
@@ -591,6 +606,25 @@ mod tests {
         std::fs::write(r.dir.join("experiment.toml"), toml::to_string(&same).unwrap()).unwrap();
         let p = plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).unwrap();
         assert_eq!(p.runs.iter().find(|r| r.row == "kd").unwrap().status, Status::Done);
+        std::fs::remove_dir_all(&runs).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_run_is_resumable_unless_a_live_process_holds_its_lock() {
+        let runs = std::env::temp_dir().join(format!("distillery-plan-lock-{}", std::process::id()));
+        let p = plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).unwrap();
+        let r = p.runs.iter().find(|r| r.row == "kd").unwrap();
+        let partial = r.dir.with_extension("partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::write(partial.join("experiment.toml"), toml::to_string(&r.exp).unwrap()).unwrap();
+        std::fs::write(partial.join("state.json"), r#"{"epoch": 1, "dir": "ckpt-0001"}"#).unwrap();
+        let status = |p: &Plan| p.runs.iter().find(|r| r.row == "kd").unwrap().status.clone();
+        let replan = || plan(&experiments(), "cifar10", "smoke", &runs, &["kd".into()], false).unwrap();
+        assert_eq!(status(&replan()), Status::Partial(1));
+        let lock = crate::run_lock::acquire(&partial, false).unwrap();
+        assert_eq!(status(&replan()), Status::Training { epoch: 1, pid: Some(std::process::id()) });
+        drop(lock);
+        assert_eq!(status(&replan()), Status::Partial(1));
         std::fs::remove_dir_all(&runs).unwrap();
     }
 }

@@ -13,24 +13,59 @@ pub mod spirals;
 pub mod student;
 pub mod train;
 
+/// The end of a divergence message: which state is the last good one.
+fn last_good_state(epochs: usize) -> String {
+    match epochs {
+        0 => "no epoch had finished, so there is no checkpoint to go back to".into(),
+        e => format!("the checkpoint of epoch {e} is the last good state"),
+    }
+}
+
 /// Errors of the `distill` crate.
 #[derive(Debug, thiserror::Error)]
 pub enum DistillError {
     /// An invalid hyper-parameter; the message names the field and value.
     #[error("invalid config: {0}")]
     Config(String),
-    /// The observer (e.g. the CLI's checkpoint writer) failed.
-    #[error("observer: {0}")]
+    /// The observer (e.g. the CLI's checkpoint writer) failed; its message names the path.
+    #[error("{0}")]
     Observer(String),
-    /// Training diverged (non-finite loss); names the epoch and step.
-    #[error("non-finite loss {loss} at epoch {epoch}, step {step}")]
+    /// Training diverged: a non-finite loss. Training stops at that step, before the
+    /// update, so the last epoch's checkpoint is the last good state.
+    #[error(
+        "training diverged: non-finite loss {loss} ({term}) at epoch {epoch}, step {step} of the epoch, learning rate {lr}; \
+         stopped before updating: {}", last_good_state(*.last_good)
+    )]
     Diverged {
         /// Loss value.
         loss: f64,
-        /// Epoch (0-based).
+        /// Which term of the loss was non-finite (e.g. "objective", "fast-weight regulariser").
+        term: &'static str,
+        /// Epoch (1-based) the step belongs to.
         epoch: usize,
-        /// Step within the epoch.
+        /// Step within the epoch (0-based).
         step: usize,
+        /// Learning rate of that step.
+        lr: f64,
+        /// Completed epochs before it (0: none).
+        last_good: usize,
+    },
+    /// The weights or the model's outputs became non-finite although every loss was finite
+    /// (e.g. a huge learning rate): found at the end of an epoch, before it is checkpointed or
+    /// selected.
+    #[error(
+        "training diverged: {what} after epoch {epoch} (learning rate {lr} at its last step); \
+         not checkpointed or selected: {}", last_good_state(*.last_good)
+    )]
+    NonFiniteModel {
+        /// What was found non-finite.
+        what: String,
+        /// The epoch (1-based) after which it was found.
+        epoch: usize,
+        /// Learning rate of the epoch's last step.
+        lr: f64,
+        /// Completed epochs of the last good state.
+        last_good: usize,
     },
     /// A model operation failed.
     #[error(transparent)]

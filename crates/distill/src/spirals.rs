@@ -426,17 +426,17 @@ fn adam_step<M: Module>(
     sum: &mut f64,
 ) -> Result<M, SpiralsError> {
     let value = f64::from(loss.clone().into_scalar::<f32>());
-    check_finite(value, epoch, step)?;
+    check_finite(value, epoch, step, lr)?;
     *sum += value;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     Ok(optim.step(lr, model, grads))
 }
 
-fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<(), SpiralsError> {
+fn check_finite(loss: f64, epoch: usize, step: usize, lr: f64) -> Result<(), SpiralsError> {
     if loss.is_finite() {
         Ok(())
     } else {
-        Err(DistillError::Diverged { loss, epoch, step }.into())
+        Err(DistillError::Diverged { loss, term: "objective", epoch: epoch + 1, step, lr, last_good: epoch }.into())
     }
 }
 
@@ -472,10 +472,11 @@ fn train_ensemble(cfg: &SpiralsConfig, train: &Spirals, device: &Device) -> Resu
             // Sum over members of each member's mean cross-entropy.
             let loss = cross_entropy(logits, y) * (m as f64);
             let value = f64::from(loss.clone().into_scalar::<f32>()) / m as f64;
-            check_finite(value, epoch, step)?;
+            let lr = cosine_lr(cfg.lr, epoch * steps + step, total);
+            check_finite(value, epoch, step, lr)?;
             sum += value;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(cosine_lr(cfg.lr, epoch * steps + step, total), model, grads);
+            model = optim.step(lr, model, grads);
         }
         tracing::debug!(epoch, loss = sum / steps as f64, "spirals ensemble epoch");
     }

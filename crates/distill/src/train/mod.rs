@@ -8,4 +8,4 @@ mod supervised;
 pub use optim::{OptimConfig, Optimizer};
 pub use schedule::WarmupCosine;
 pub use selection::evaluation_epochs;
-pub use supervised::{Best, EpochState, SupervisedTrainer, TrainObserver, cross_entropy_objective, predict_probs};
+pub use supervised::{Best, EpochState, SupervisedTrainer, TrainObserver, cross_entropy_objective, non_finite_parameters, predict_probs};

@@ -116,14 +116,19 @@ impl SupervisedTrainer {
             for (step, (x, y)) in batches(epoch).enumerate() {
                 let lr = schedule.lr(epoch * steps_per_epoch + step);
                 let images = x.dims()[0];
-                let mut loss = objective(&self.model, x, y, epoch, step)?;
-                if let Some(reg) = self.optimizer.regulariser(&self.model) {
-                    loss = loss + reg;
-                }
+                let objective_loss = objective(&self.model, x, y, epoch, step)?;
+                let reg = self.optimizer.regulariser(&self.model);
+                let loss = match &reg {
+                    Some(r) => objective_loss.clone() + r.clone(),
+                    None => objective_loss.clone(),
+                };
                 let value: f64 = loss.clone().into_scalar::<f32>() as f64;
                 tracing::debug!(epoch, step, loss = value, lr, "step");
                 if !value.is_finite() {
-                    return Err(DistillError::Diverged { loss: value, epoch, step });
+                    // Name the term: only now pay for reading the parts separately.
+                    let objective_value = objective_loss.into_scalar::<f32>() as f64;
+                    let term = if objective_value.is_finite() && reg.is_some() { "fast-weight regulariser" } else { "objective" };
+                    return Err(DistillError::Diverged { loss: value, term, epoch: epoch + 1, step, lr, last_good: self.epoch });
                 }
                 let grads = loss.backward();
                 let model = self.model.clone();
@@ -131,9 +136,18 @@ impl SupervisedTrainer {
                 observer.on_step(epoch, step, images, value, lr);
             }
             self.epoch += 1;
+            let last_lr = schedule.lr((epoch + 1) * steps_per_epoch - 1);
+            let diverged = |what: String| DistillError::NonFiniteModel { what, epoch: epoch + 1, lr: last_lr, last_good: epoch };
+            let bad = non_finite_parameters(&self.model);
+            if bad > 0 {
+                return Err(diverged(format!("{bad} parameter tensor(s) hold non-finite values")));
+            }
             if eval_at.contains(&self.epoch) {
                 let eval_model = self.model.valid();
                 let accuracy = validate(&eval_model);
+                if !accuracy.is_finite() {
+                    return Err(diverged("the validation accuracy is not finite (the model's outputs are not, or validation failed)".into()));
+                }
                 let is_best = self.best.as_ref().is_none_or(|b| accuracy > b.accuracy);
                 tracing::info!(epoch = self.epoch, accuracy, is_best, "validation");
                 if is_best {
@@ -154,6 +168,23 @@ impl SupervisedTrainer {
         }
         self.best.as_ref().map(Some).ok_or_else(|| DistillError::Config("no validation epoch ran".into()))
     }
+}
+
+/// How many float parameter tensors of `model` hold a NaN or an infinity (their sum is not
+/// finite; a finite tensor whose sum overflows f32 counts too, as weights near 1e38 have
+/// diverged as surely). One reduction per tensor: cheap once an epoch.
+pub fn non_finite_parameters<M: Module>(model: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if !(param.val().sum().into_scalar::<f32>()).is_finite() {
+                self.0 += 1;
+            }
+        }
+    }
+    let mut c = Count(0);
+    model.visit(&mut c);
+    c.0
 }
 
 /// The supervised objective: cross-entropy of every member on the tiled batch and labels
