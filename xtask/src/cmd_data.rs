@@ -94,7 +94,8 @@ fn stats(
     Ok(())
 }
 
-fn manifest(name: &str) -> Result<data::DatasetManifest> {
+/// The manifest `datasets/<name>.toml` of the repository.
+pub fn manifest(name: &str) -> Result<data::DatasetManifest> {
     let path = repo_root().join("datasets").join(format!("{name}.toml"));
     let text = std::fs::read_to_string(&path).with_context(|| format!("no manifest {} for data set {name:?}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("in manifest {}", path.display()))

@@ -179,7 +179,41 @@ pub fn load_data(exp: &TrainExperiment, data_dir: Option<&Path>) -> Result<(data
             exp.data.dataset
         )
     })?;
+    warn_unofficial_files(&exp.data.dataset, &dir);
     Ok((splits, cifar))
+}
+
+/// Once per process and data folder: a warning naming every file whose SHA-256 differs from
+/// the official one recorded in `datasets/<name>.toml` (sizes are already enforced when read;
+/// this project's shared CIFAR-10 copy is a reconstruction, see its PROVENANCE.json, so
+/// results on it are not byte-comparable with the official files').
+fn warn_unofficial_files(name: &str, dir: &Path) {
+    static CHECKED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.iter().any(|d| d == dir) {
+            return;
+        }
+        checked.push(dir.to_path_buf());
+    }
+    let Ok(m) = crate::cmd_data::manifest(name) else { return };
+    let differing: Vec<String> = m
+        .files
+        .iter()
+        .filter(|f| f.sha256.as_ref().is_some_and(|want| !want.is_empty()))
+        .filter(|f| {
+            let path = dir.join(&f.name);
+            path.is_file() && data::sha256_file(&path).is_ok_and(|got| !got.eq_ignore_ascii_case(f.sha256.as_deref().unwrap_or("")))
+        })
+        .map(|f| f.name.clone())
+        .collect();
+    if !differing.is_empty() {
+        tracing::warn!(
+            dir = %dir.display(),
+            files = differing.join(", "),
+            "these files differ from the official ones (SHA-256 in datasets/{name}.toml); sizes match, but results are not comparable byte-for-byte with the official data"
+        );
+    }
 }
 
 fn eval_batches(set: &Arc<ImageSet>, batch: usize, device: &Device) -> Result<impl Iterator<Item = burn::tensor::Tensor<4>>> {

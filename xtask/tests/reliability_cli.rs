@@ -182,6 +182,21 @@ fn divergence_stops_the_run_and_selects_nothing() {
     let out = xtask(&["train", "--config", &cfg, "--out", run.to_str().unwrap()]);
     let err = fails_with(&out, &["training diverged", "epoch 1", "lr 10000"]);
     assert!(!err.contains("row 246"), "{err}");
+    // The data's provenance, said once: a warning names the files whose SHA-256 is not the
+    // official one of datasets/cifar10.toml (this project's shared copy is a reconstruction).
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/cifar10.toml")).unwrap()).unwrap();
+    let cifar = data_dir().join("cifar-10-batches-bin");
+    let differing: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("sha256").is_some_and(|want| data::sha256_file(&cifar.join(f["name"].as_str().unwrap())).unwrap() != want.as_str().unwrap()))
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(err.matches("differ from the official ones").count(), usize::from(!differing.is_empty()), "{err}");
+    for f in differing {
+        assert!(err.contains(f), "the warning does not name {f}: {err}");
+    }
     assert!(!run.exists(), "a diverged run must not appear finished");
     let partial = run.with_extension("partial");
     assert!(!partial.join("state.json").exists(), "a non-finite model was checkpointed");
