@@ -83,6 +83,10 @@ pub struct DistillArgs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CheckpointState {
     epoch: usize,
+    /// Completed steps of epoch `epoch + 1` (a mid-epoch checkpoint, written on SIGTERM);
+    /// 0 at an epoch boundary.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    step: usize,
     dir: String,
     best_epoch: Option<usize>,
     best_accuracy: Option<f64>,
@@ -98,12 +102,24 @@ struct CheckpointState {
     previous: Option<Box<CheckpointState>>,
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+/// The folder name of the checkpoint after `epoch` epochs and `step` more steps.
+fn checkpoint_dir(epoch: usize, step: usize) -> String {
+    if step == 0 { format!("ckpt-{epoch:04}") } else { format!("ckpt-{epoch:04}-step-{step:05}") }
+}
+
 impl CheckpointState {
     /// Check the state against the run (epoch range, best epoch) and its folder's files
     /// against the recorded checksums.
-    fn verify(&self, partial: &Path, epochs: usize) -> Result<()> {
-        if self.epoch == 0 || self.epoch > epochs {
+    fn verify(&self, partial: &Path, epochs: usize, steps_per_epoch: usize) -> Result<()> {
+        if self.step == 0 && (self.epoch == 0 || self.epoch > epochs) {
             bail!("epoch {} is outside 1..={epochs}, the run's epochs", self.epoch);
+        }
+        if self.step > 0 && (self.epoch >= epochs || self.step >= steps_per_epoch) {
+            bail!("epoch {} step {} is outside the run's {epochs} epochs of {steps_per_epoch} steps", self.epoch, self.step);
         }
         if self.best_epoch.is_some_and(|b| b == 0 || b > self.epoch) {
             bail!("best_epoch {:?} is outside 1..={}", self.best_epoch, self.epoch);
@@ -111,8 +127,8 @@ impl CheckpointState {
         if self.best_epoch.is_some() != self.best_accuracy.is_some() {
             bail!("best_epoch and best_accuracy must both be set or both absent");
         }
-        if self.dir != format!("ckpt-{:04}", self.epoch) {
-            bail!("checkpoint folder {:?} does not match epoch {}", self.dir, self.epoch);
+        if self.dir != checkpoint_dir(self.epoch, self.step) {
+            bail!("checkpoint folder {:?} does not match epoch {} step {}", self.dir, self.epoch, self.step);
         }
         let ck = partial.join(&self.dir);
         let mut need = vec!["model.bpk", "optimizer.bpk"];
@@ -275,11 +291,15 @@ impl TrainObserver for Observer<'_> {
             self.progress.images_per_second()
         ));
         let committed = write_checkpoint(self.partial, state, self.progress.images_per_second(), self.last.take())
-            .with_context(|| format!("writing the checkpoint of epoch {} in {}", state.epoch, self.partial.display()))
+            .with_context(|| format!("writing the checkpoint of epoch {} (step {}) in {}", state.epoch, state.step, self.partial.display()))
             .map_err(|e| format!("{e:#}"))?;
         self.last = Some(committed);
         self.progress.resume_clock();
         Ok(())
+    }
+
+    fn stop_requested(&self) -> bool {
+        crate::interrupt::requested()
     }
 }
 
@@ -287,7 +307,7 @@ impl TrainObserver for Observer<'_> {
 /// any error), renamed into place, then `state.json` (atomically) naming it, its checksums and
 /// `previous`; every folder but these two is then deleted.
 fn write_checkpoint(partial: &Path, state: &EpochState<'_>, ips: f64, previous: Option<CheckpointState>) -> Result<CheckpointState> {
-    let name = format!("ckpt-{:04}", state.epoch);
+    let name = checkpoint_dir(state.epoch, state.step);
     let tmp = partial.join(format!(".{name}.tmp"));
     let write_files = || -> Result<BTreeMap<String, String>> {
         if tmp.exists() {
@@ -323,6 +343,7 @@ fn write_checkpoint(partial: &Path, state: &EpochState<'_>, ips: f64, previous: 
     }
     let st = CheckpointState {
         epoch: state.epoch,
+        step: state.step,
         dir: name.clone(),
         best_epoch: state.best.map(|b| b.1),
         best_accuracy: state.best.map(|b| b.2),
@@ -438,6 +459,8 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     // done with it; then re-check: the holder we waited for may have finished the run.
     let partial = out.with_extension("partial");
     let lock = crate::run_lock::acquire(&partial, args.wait)?;
+    // From here a SIGTERM/SIGINT checkpoints the step in progress and exits non-zero.
+    crate::interrupt::install()?;
     if out.join("metrics.json").exists() {
         let _ = std::fs::remove_file(partial.join("owner.pid"));
         let _ = std::fs::remove_dir(&partial);
@@ -507,6 +530,21 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     // Dirichlet students are scored through their head (for EnD²'s α = exp(z), α/α₀ is the softmax).
     let dirichlet_head = distill_setup.as_ref().and_then(|s| s.0.dirichlet_head());
 
+    let mut train = splits.train;
+    let labelled_train = train.len();
+    if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
+        let extra = aux.load(&train, args.data_dir.as_deref(), exp.seed)?;
+        tracing::info!(source = aux.source, images = extra.len(), "auxiliary distillation inputs (teacher-labelled only)");
+        crate::aux_data::append(&mut train, extra);
+    }
+    let train = Arc::new(train);
+    let val = Arc::new(splits.val);
+    let test = Arc::new(splits.test);
+    let loader = Loader::new(train.clone(), LoaderConfig::train(optim.batch_size, exp.seed))?;
+    let steps = loader.num_batches();
+    if steps == 0 {
+        bail!("training split of {} images is smaller than one batch of {}", train.len(), optim.batch_size);
+    }
     device.seed(exp.seed);
     let ad = device.clone().autodiff();
     let state_path = partial.join("state.json");
@@ -517,7 +555,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
             .and_then(|b| serde_json::from_slice(&b).with_context(|| format!("parsing {}", state_path.display())))
             .with_context(|| format!("{} holds no valid checkpoint state; {restart_hint}", partial.display()))?;
         let load = |st: &CheckpointState| -> Result<SupervisedTrainer> {
-            st.verify(&partial, optim.epochs)?;
+            st.verify(&partial, optim.epochs, steps)?;
             if st.sha256.is_empty() {
                 tracing::warn!(checkpoint = %partial.join(&st.dir).display(), "checkpoint from before checksums were recorded: resumed unverified");
             }
@@ -532,7 +570,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
                 }
                 _ => None,
             };
-            SupervisedTrainer::resume(optim.clone(), model, opt, st.epoch, best)
+            SupervisedTrainer::resume(optim.clone(), model, opt, (st.epoch, st.step), best)
                 .with_context(|| format!("loading {}", ck.join("optimizer.bpk").display()))
         };
         match load(&st) {
@@ -566,28 +604,13 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     write_atomic(&partial.join("experiment.toml"), toml::to_string_pretty(&exp)?.as_bytes())?;
     write_json(&partial.join("model.json"), &backbone)?;
 
-    let mut train = splits.train;
-    let labelled_train = train.len();
-    if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
-        let extra = aux.load(&train, args.data_dir.as_deref(), exp.seed)?;
-        tracing::info!(source = aux.source, images = extra.len(), "auxiliary distillation inputs (teacher-labelled only)");
-        crate::aux_data::append(&mut train, extra);
-    }
-    let train = Arc::new(train);
-    let val = Arc::new(splits.val);
-    let test = Arc::new(splits.test);
-    let loader = Loader::new(train.clone(), LoaderConfig::train(optim.batch_size, exp.seed))?;
-    let steps = loader.num_batches();
-    if steps == 0 {
-        bail!("training split of {} images is smaller than one batch of {}", train.len(), optim.batch_size);
-    }
     tracing::info!(
         name = exp.name, seed = exp.seed, train = train.len(), val = val.len(), test = test.len(),
         steps_per_epoch = steps, epochs = optim.epochs, backend = ?args.backend, "training"
     );
     let mut observer = Observer {
         partial: &partial,
-        progress: Progress::new((steps * optim.epochs) as u64, (steps * trainer.epoch()) as u64),
+        progress: Progress::new((steps * optim.epochs) as u64, (steps * trainer.epoch() + trainer.step()) as u64),
         epochs: optim.epochs,
         last,
     };
@@ -629,6 +652,9 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
                     " in {} (resuming repeats the divergence: lower [optim] lr and pass --restart)",
                     partial.display()
                 ),
+                distill::DistillError::Interrupted { .. } => {
+                    format!(" in {} (a signal asked it to stop; run the same command again to resume)", partial.display())
+                }
                 _ => String::new(),
             };
             return Err(anyhow::Error::new(e).context(format!("training {} (lr {}){hint}", exp.name, optim.lr)));

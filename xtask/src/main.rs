@@ -12,6 +12,7 @@ mod cmd_train;
 mod compose;
 mod experiment;
 mod fsx;
+mod interrupt;
 mod npy;
 mod plots;
 mod progress;

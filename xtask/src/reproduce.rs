@@ -452,9 +452,15 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         let teachers: &[PathBuf] = if r.student { &teacher_dirs } else { &[] };
         // A failed run (e.g. a diverged loss) is reported, the other runs go on.
         if let Err(e) = run_experiment(r.exp.clone(), train_args, teachers) {
+            if crate::interrupt::requested() {
+                return Err(e.context("stopped by a signal: run the same command again to resume"));
+            }
             tracing::error!(row = r.row, point = r.point, error = format!("{e:#}"), "run failed");
             failed.push(format!("{} {}: {e:#}", r.row, r.point));
         }
+    }
+    if crate::interrupt::requested() {
+        bail!("stopped by a signal before evaluation: run the same command again to resume");
     }
     // `--only` restricts what is trained, not what is reported: the report always covers the
     // whole table (the teacher row and the regime checks included), as `report` would, so

@@ -302,6 +302,43 @@ fn sigkilled_runs_resume_to_identical_results() {
     }
 }
 
+/// SIGTERM (Slurm's warning before preemption) mid-epoch: the run checkpoints the step in
+/// progress, exits non-zero within a bounded time, and resuming from that step ends
+/// bit-identical to the uninterrupted run (one thread).
+#[test]
+fn sigterm_checkpoints_the_current_step_and_resumes_exactly() {
+    let dir = scratch("rel-term");
+    let cfg = write(&dir, "tiny.toml", TINY);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    ok(&xtask_env(&["train", "--config", &cfg, "--out", a.to_str().unwrap()], &ONE_THREAD));
+    let mut child = spawn(&["train", "--config", &cfg, "--out", b.to_str().unwrap()]);
+    let partial = b.with_extension("partial");
+    let t0 = Instant::now();
+    while !partial.join("owner.pid").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the trainer never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Into the first epoch (20 steps of about 0.1-0.3 s each here).
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "an interrupted run must exit non-zero: {err}");
+    assert!(err.contains("interrupted at epoch") && err.contains("run the same command again to resume"), "{err}");
+    assert!(took < Duration::from_secs(30), "SIGTERM to exit took {took:?}");
+    eprintln!("SIGTERM to exit: {took:?}");
+    let state = json(&partial.join("state.json"));
+    let step = state["step"].as_u64().unwrap_or(0);
+    assert!(step > 0, "not a mid-epoch checkpoint: {state}");
+    assert!(partial.join(state["dir"].as_str().unwrap()).is_dir());
+    ok(&xtask_env(&["train", "--config", &cfg, "--out", b.to_str().unwrap()], &ONE_THREAD));
+    assert!(same_file(&a.join("test_probs.npy"), &b.join("test_probs.npy")), "resumed from step {step}, the run differs");
+    assert!(tensors_equal(&a, &b));
+}
+
 /// Weights by tensor name (the safetensors header's order is not fixed).
 fn tensors_equal(a: &Path, b: &Path) -> bool {
     let read = |d: &Path| {

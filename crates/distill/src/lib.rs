@@ -67,6 +67,15 @@ pub enum DistillError {
         /// Completed epochs of the last good state.
         last_good: usize,
     },
+    /// Training was stopped on request ([`train::TrainObserver::stop_requested`]) after a
+    /// checkpoint of the state; running again resumes from it.
+    #[error("interrupted at epoch {epoch} after step {step} of it; its state is checkpointed and the run resumes from there")]
+    Interrupted {
+        /// Epoch (1-based) in progress.
+        epoch: usize,
+        /// Completed steps of that epoch (0: at its start).
+        step: usize,
+    },
     /// A model operation failed.
     #[error(transparent)]
     Model(#[from] ensembles::EnsembleError),

@@ -16,9 +16,16 @@ pub trait TrainObserver {
     fn on_step(&mut self, _epoch: usize, _step: usize, _images: usize, _loss: f64, _lr: f64) {}
     /// After validation following 1-based `epoch`.
     fn on_validation(&mut self, _epoch: usize, _accuracy: f64, _is_best: bool) {}
-    /// After every epoch, with the whole resumable state (checkpoint here).
+    /// After every epoch, with the whole resumable state (checkpoint here); also mid-epoch,
+    /// with `state.step > 0`, when [`stop_requested`](Self::stop_requested) stopped training.
     fn on_epoch_end(&mut self, _state: &EpochState<'_>) -> Result<(), String> {
         Ok(())
+    }
+    /// Polled after every step: `true` (e.g. on SIGTERM, Slurm's warning before it preempts a
+    /// job) stops training at that step; the state is passed to `on_epoch_end` with
+    /// `step > 0` and `fit` returns [`DistillError::Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
     }
 }
 
@@ -26,6 +33,8 @@ pub trait TrainObserver {
 pub struct EpochState<'a> {
     /// Completed epochs.
     pub epoch: usize,
+    /// Completed steps of the epoch in progress (0 at an epoch boundary).
+    pub step: usize,
     /// Current weights (training device).
     pub model: &'a Backbone,
     /// Optimiser (momentum buffers).
@@ -50,6 +59,8 @@ pub struct SupervisedTrainer {
     model: Backbone,
     optimizer: Optimizer,
     epoch: usize,
+    /// Completed steps of epoch `epoch` (0-based index of the epoch in progress).
+    step: usize,
     best: Option<Best>,
     stop_at: Option<usize>,
 }
@@ -59,20 +70,28 @@ impl SupervisedTrainer {
     pub fn new(config: OptimConfig, model: Backbone) -> Result<Self, DistillError> {
         config.validate()?;
         let optimizer = Optimizer::new(&config, &model);
-        Ok(Self { config, model, optimizer, epoch: 0, best: None, stop_at: None })
+        Ok(Self { config, model, optimizer, epoch: 0, step: 0, best: None, stop_at: None })
     }
 
-    /// Resume after `epoch` completed epochs with a saved optimiser state and best model.
+    /// Resume after `epoch` completed epochs and `step` completed steps of the next one
+    /// (0 at an epoch boundary) with a saved optimiser state and best model. Mid-epoch, `fit`
+    /// skips the epoch's first `step` batches: every batch and every random draw of a step
+    /// is a function of (seed, epoch, step), so the resumed run is the uninterrupted one.
     pub fn resume(
         config: OptimConfig,
         model: Backbone,
         optimizer_state: Vec<u8>,
-        epoch: usize,
+        (epoch, step): (usize, usize),
         best: Option<Best>,
     ) -> Result<Self, DistillError> {
         config.validate()?;
         let optimizer = Optimizer::new(&config, &model).load_bytes(optimizer_state)?;
-        Ok(Self { config, model, optimizer, epoch, best, stop_at: None })
+        Ok(Self { config, model, optimizer, epoch, step, best, stop_at: None })
+    }
+
+    /// Completed steps of the epoch in progress (0 at an epoch boundary).
+    pub fn step(&self) -> usize {
+        self.step
     }
 
     /// Completed epochs.
@@ -113,7 +132,8 @@ impl SupervisedTrainer {
                 return Ok(None);
             }
             let epoch = self.epoch;
-            for (step, (x, y)) in batches(epoch).enumerate() {
+            let skip = std::mem::take(&mut self.step);
+            for (step, (x, y)) in batches(epoch).enumerate().skip(skip) {
                 let lr = schedule.lr(epoch * steps_per_epoch + step);
                 let images = x.dims()[0];
                 let objective_loss = objective(&self.model, x, y, epoch, step)?;
@@ -134,6 +154,19 @@ impl SupervisedTrainer {
                 let model = self.model.clone();
                 self.model = self.optimizer.step(lr, model, grads);
                 observer.on_step(epoch, step, images, value, lr);
+                if observer.stop_requested() && step + 1 < steps_per_epoch {
+                    let _ = self.model.valid();
+                    let state = EpochState {
+                        epoch,
+                        step: step + 1,
+                        model: &self.model,
+                        optimizer: &self.optimizer,
+                        best: self.best.as_ref().map(|b| (&b.model, b.epoch, b.accuracy)),
+                    };
+                    observer.on_epoch_end(&state).map_err(DistillError::Observer)?;
+                    self.step = step + 1;
+                    return Err(DistillError::Interrupted { epoch: epoch + 1, step: step + 1 });
+                }
             }
             self.epoch += 1;
             let last_lr = schedule.lr((epoch + 1) * steps_per_epoch - 1);
@@ -160,11 +193,15 @@ impl SupervisedTrainer {
             let _ = self.model.valid();
             let state = EpochState {
                 epoch: self.epoch,
+                step: 0,
                 model: &self.model,
                 optimizer: &self.optimizer,
                 best: self.best.as_ref().map(|b| (&b.model, b.epoch, b.accuracy)),
             };
             observer.on_epoch_end(&state).map_err(DistillError::Observer)?;
+            if observer.stop_requested() && self.epoch < self.config.epochs {
+                return Err(DistillError::Interrupted { epoch: self.epoch + 1, step: 0 });
+            }
         }
         self.best.as_ref().map(Some).ok_or_else(|| DistillError::Config("no validation epoch ran".into()))
     }
