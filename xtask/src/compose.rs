@@ -12,12 +12,22 @@
 //! (`seed-0`, `temperature-2_seed-0`). `train`/`distill` run one point and ignore the grid.
 //!
 //! Unknown keys anywhere are errors that name the key and the file that set it.
+//!
+//! Sizes are bounded before any work: an `extends` graph contributes at most
+//! [`MAX_LAYERS`] files (repeated bases count each time, so a chain of files that each
+//! extend the next one twice is an error rather than 2^n reads), and a grid has at most
+//! [`MAX_GRID_POINTS`] points.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use toml::{Table, Value};
+
+/// Most files one experiment's `extends` graph may contribute (counting repeats).
+pub const MAX_LAYERS: usize = 64;
+/// Most points a `[grid]` may expand to (each point is a training run).
+pub const MAX_GRID_POINTS: usize = 4096;
 
 /// A file's merged layers and the files they came from (bases first).
 #[derive(Debug, Clone)]
@@ -37,6 +47,13 @@ pub fn load_layered(path: &Path) -> Result<Layered> {
 }
 
 fn load_rec(path: &Path, stack: &mut BTreeSet<PathBuf>, files: &mut Vec<PathBuf>) -> Result<Table> {
+    if files.len() + stack.len() >= MAX_LAYERS {
+        bail!(
+            "experiment file {}: its `extends` graph has more than {MAX_LAYERS} layers (bases \
+             repeated through several paths count each time)",
+            path.display()
+        );
+    }
     let canonical = path.canonicalize().with_context(|| format!("reading experiment file {}", path.display()))?;
     if !stack.insert(canonical.clone()) {
         bail!("experiment file {} extends itself (cycle through `extends`)", path.display());
@@ -168,6 +185,11 @@ pub fn expand_grid(mut table: Table, origin: &str) -> Result<Vec<GridPoint>> {
             bail!("{origin}: grid.{key} is an empty list");
         }
         axes.push((key, values));
+    }
+    let count = axes.iter().try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()));
+    if count.is_none_or(|n| n > MAX_GRID_POINTS) {
+        let sizes: Vec<String> = axes.iter().map(|(k, v)| format!("{k}: {}", v.len())).collect();
+        bail!("{origin}: [grid] has more than {MAX_GRID_POINTS} points ({})", sizes.join(" x "));
     }
     axes.sort_by_key(|(k, _)| (k == "seed", k.clone()));
     if !axes.iter().any(|(k, _)| k == "seed") {
@@ -348,5 +370,175 @@ mod tests {
         let l = load_layered(&d.join("row.toml")).unwrap();
         let err = format!("{:#}", deserialize::<Exp>(&l, "experiment").unwrap_err());
         assert!(err.contains("lrr") && err.contains("row.toml") && !err.contains("base.toml,"), "{err}");
+    }
+
+    // Fuzzing (helpers and case counts: `crate::npy::fuzz`).
+
+    use crate::npy::fuzz;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    const BASE: &str = "seed = 1\ndescription = \"base\"\n[optim]\nlr = 0.1\nepochs = 200\nmilestones = [100, 150]\n[model]\narch = \"resnet32\"\n";
+    const TOP: &str = "extends = [\"base.toml\"]\nname = \"kd\"\n[optim]\nlr = 0.05\n[grid]\nseed = [0, 1]\n\"distill.temperature\" = [2.0, 4.0]\n";
+    const PROFILE: &str = "description = \"x\"\n[defaults.optim]\nepochs = 3\n[runs.top.optim]\nlr = 0.01\n[evaluation]\nood = [\"svhn\"]\n";
+
+    /// Which of the three files is damaged, and how: blind damage, or random bytes.
+    #[derive(Debug, Clone)]
+    struct ComposeCase {
+        target: usize,
+        damage: fuzz::Damage,
+        random: Option<Vec<u8>>,
+    }
+
+    fn compose_case() -> impl Strategy<Value = ComposeCase> {
+        (0usize..3, fuzz::damage(), prop::option::weighted(0.2, prop::collection::vec(any::<u8>(), 0..64)))
+            .prop_map(|(target, damage, random)| ComposeCase { target, damage, random })
+    }
+
+    /// A damaged experiment, base or profile: loading, applying the profile and expanding the
+    /// grid return, and an error names the damaged file.
+    #[test]
+    fn fuzz_compose_damaged_files() {
+        let d = dir("fuzz-damaged");
+        let files = [d.join("base.toml"), d.join("top.toml"), d.join("profiles/cpu.toml")];
+        fuzz::runner(512)
+            .run(&compose_case(), |c| {
+                for (f, text) in files.iter().zip([BASE, TOP, PROFILE]) {
+                    std::fs::write(f, text).unwrap();
+                }
+                let mut bytes = c.random.clone().unwrap_or_else(|| [BASE, TOP, PROFILE][c.target].as_bytes().to_vec());
+                c.damage.apply(&mut bytes);
+                let target = &files[c.target];
+                std::fs::write(target, &bytes).unwrap();
+                let layered = load_layered(&files[1]);
+                let profile = Profile::load(&d, "cpu");
+                match c.target {
+                    2 => fuzz::names_file(&profile, target)?,
+                    _ => fuzz::names_file(&layered, target)?,
+                }
+                if let (Ok(l), Ok(p)) = (layered, profile) {
+                    prop_assert!(l.files.len() <= MAX_LAYERS);
+                    let origin = files[1].display().to_string();
+                    if let Ok(l) = p.apply(l, "top") {
+                        let grid = expand_grid(l.table, &origin);
+                        fuzz::names_file(&grid, &files[1])?;
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Random `extends` graphs of up to six files (entries may repeat, point back, or name a
+    /// missing file), and ladders (each file extends the next one 2-4 times: repeat^depth
+    /// layers): a cycle or a missing base is an error naming the files involved, a graph past
+    /// [`MAX_LAYERS`] is an error, and anything else loads every layer.
+    #[test]
+    fn fuzz_extends_graphs() {
+        let d = dir("fuzz-extends");
+        let random = (1usize..=6).prop_flat_map(|n| {
+            let edges = prop::collection::vec(any::<Index>(), 0..=3).prop_map(move |e| {
+                e.iter().map(|ix| ix.index(n + 1)).collect::<Vec<usize>>()
+            });
+            (Just(n), prop::collection::vec((edges, any::<bool>()), n))
+        });
+        let ladder = (2usize..=6, 2usize..=4).prop_map(|(n, repeat)| {
+            let edges = (0..n).map(|i| (if i + 1 < n { vec![i + 1; repeat] } else { Vec::new() }, false));
+            (n, edges.collect::<Vec<_>>())
+        });
+        let graph = prop_oneof![random, ladder];
+        fuzz::runner(256)
+            .run(&graph, |(n, edges)| {
+                for i in 0..=6 {
+                    let _ = std::fs::remove_file(d.join(format!("f{i}.toml")));
+                }
+                // Node n stands for a file that does not exist.
+                let name = |i: usize| format!("f{i}.toml");
+                let targets: Vec<Vec<usize>> = edges.iter().map(|(e, _)| e.clone()).collect();
+                for (i, ((_, as_string), t)) in edges.iter().zip(&targets).enumerate() {
+                    let list: Vec<String> = t.iter().map(|&j| format!("{:?}", name(j))).collect();
+                    let extends = match (t.len(), as_string) {
+                        (0, _) => String::new(),
+                        (1, true) => format!("extends = {}\n", list[0]),
+                        _ => format!("extends = [{}]\n", list.join(", ")),
+                    };
+                    std::fs::write(d.join(name(i)), format!("{extends}[layer]\nf{i} = {i}\n")).unwrap();
+                }
+                // What the graph reachable from f0 holds: a cycle, a missing file, its layers.
+                fn walk(i: usize, n: usize, t: &[Vec<usize>], on: &mut Vec<bool>, cycle: &mut bool, missing: &mut bool) -> u128 {
+                    if i == n {
+                        *missing = true;
+                        return 0;
+                    }
+                    if on[i] {
+                        *cycle = true;
+                        return 0;
+                    }
+                    on[i] = true;
+                    let below: u128 = t[i].iter().map(|&j| walk(j, n, t, on, cycle, missing)).sum();
+                    on[i] = false;
+                    1 + below
+                }
+                let (mut cycle, mut missing) = (false, false);
+                let layers = walk(0, n, &targets, &mut vec![false; n], &mut cycle, &mut missing);
+                let root = d.join(name(0));
+                let result = load_layered(&root);
+                fuzz::names_file(&result, &root)?;
+                match &result {
+                    Ok(l) => {
+                        prop_assert!(!cycle && !missing, "cycle {cycle} / missing {missing} accepted");
+                        prop_assert!(layers <= MAX_LAYERS as u128, "{layers} layers accepted");
+                        prop_assert_eq!(l.files.len() as u128, layers);
+                    }
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        prop_assert!(cycle || missing || layers > MAX_LAYERS as u128, "valid graph refused: {msg}");
+                        if !cycle && layers <= MAX_LAYERS as u128 {
+                            prop_assert!(msg.contains(&name(n)), "the missing file is not named: {msg}");
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Random grids, and large ones: up to [`MAX_GRID_POINTS`] points expand fully (or fail on
+    /// a key that is not a table, naming the file); more are an error before any expansion.
+    #[test]
+    fn fuzz_grid_sizes() {
+        let key = prop::sample::select(vec!["seed", "lr", "optim.lr", "optim", "distill.temperature", "a.b.c", "a"]);
+        let random = prop::collection::btree_map(key, 1usize..=10, 0..=4);
+        // Four compatible axes of 7-10 values: 2,401 to 10,000 points, either side of the limit.
+        let large = prop::collection::vec(7usize..=10, 4).prop_map(|sizes| {
+            ["seed", "lr", "distill.temperature", "a.b.c"].into_iter().zip(sizes).collect()
+        });
+        let axes: BoxedStrategy<std::collections::BTreeMap<&str, usize>> = prop_oneof![random, large].boxed();
+        fuzz::runner(256)
+            .run(&axes, |axes| {
+                let mut grid = Table::new();
+                for (k, len) in &axes {
+                    grid.insert(k.to_string(), Value::Array((0..*len as i64).map(Value::Integer).collect()));
+                }
+                let mut table = Table::new();
+                table.insert("grid".into(), Value::Table(grid));
+                let origin = "experiments/fuzz/row.toml";
+                let count: usize = axes.values().product();
+                match expand_grid(table, origin) {
+                    Ok(points) => {
+                        prop_assert!(count <= MAX_GRID_POINTS, "{count} points expanded");
+                        prop_assert_eq!(points.len(), count);
+                    }
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        prop_assert!(msg.contains(origin), "{msg}");
+                        prop_assert!(count > MAX_GRID_POINTS || msg.contains("not a table"), "{msg}");
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -200,7 +200,8 @@ fn dtype(header: &Header) -> Result<(char, usize)> {
         header.shape_str()
     );
     let (order, kind) = (d[0], d[1] as char);
-    let size: usize = header.descr[2..].parse().map_err(|_| {
+    // (`get`: a non-ASCII descriptor has no char boundary at byte 2)
+    let size: usize = header.descr.get(2..).and_then(|s| s.parse().ok()).ok_or_else(|| {
         anyhow!(
             "unsupported dtype '{}' (shape {})",
             header.descr,
@@ -403,6 +404,90 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
+/// Helpers of xtask's property-based fuzz tests (here and in `compose`): a valid file is
+/// damaged and a reader must return, `Ok` or an error naming the file, never panic. Each
+/// property runs `DISTILLERY_FUZZ_CASES` cases (default: the figure the test passes, a few
+/// hundred, so all of them take seconds in a debug build); `DISTILLERY_FUZZ_SEED` varies the
+/// otherwise fixed seed.
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+
+    /// A runner of `default_cases` cases (or `DISTILLERY_FUZZ_CASES`), writing no regression
+    /// files into the source tree.
+    pub(crate) fn runner(default_cases: u32) -> TestRunner {
+        let var = |name: &str| -> Option<u64> {
+            let v = std::env::var(name).ok()?;
+            Some(v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")))
+        };
+        TestRunner::new(Config {
+            cases: var("DISTILLERY_FUZZ_CASES").map_or(default_cases, |c| c as u32),
+            rng_seed: RngSeed::Fixed(var("DISTILLERY_FUZZ_SEED").unwrap_or(0xd157_111e)),
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    /// Blind damage to a file: bits flipped, bytes spliced in, then a cut and a tail.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Damage {
+        flips: Vec<(Index, u8)>,
+        splice: Option<(Index, Vec<u8>)>,
+        cut: Option<Index>,
+        tail: Vec<u8>,
+    }
+
+    /// Damage that changes at least something most of the time.
+    pub(crate) fn damage() -> impl Strategy<Value = Damage> {
+        let bytes = prop::collection::vec(any::<u8>(), 0..12);
+        (
+            prop::collection::vec((any::<Index>(), 0u8..8), 0..4),
+            prop::option::of((any::<Index>(), bytes.clone())),
+            prop::option::weighted(0.3, any::<Index>()),
+            prop::option::weighted(0.2, bytes),
+        )
+            .prop_map(|(flips, splice, cut, tail)| Damage { flips, splice, cut, tail: tail.unwrap_or_default() })
+    }
+
+    impl Damage {
+        /// Applies the damage in place.
+        pub(crate) fn apply(&self, b: &mut Vec<u8>) {
+            if !b.is_empty() {
+                for (i, bit) in &self.flips {
+                    let at = i.index(b.len());
+                    b[at] ^= 1 << bit;
+                }
+                if let Some((i, v)) = &self.splice {
+                    let at = i.index(b.len());
+                    b.splice(at..(at + v.len()).min(b.len()), v.iter().copied());
+                }
+                if let Some(i) = &self.cut {
+                    b.truncate(i.index(b.len()));
+                }
+            }
+            b.extend_from_slice(&self.tail);
+        }
+    }
+
+    /// `Ok`, or an error whose full chain (`{:#}`) names `file` (its path or file name).
+    pub(crate) fn names_file<T>(r: &anyhow::Result<T>, file: &Path) -> Result<(), TestCaseError> {
+        if let Err(e) = r {
+            let msg = format!("{e:#}");
+            let name = file.file_name().unwrap().to_string_lossy();
+            prop_assert!(
+                msg.contains(&file.display().to_string()) || msg.contains(name.as_ref()),
+                "error does not name {}: {msg}",
+                file.display()
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,5 +601,91 @@ mod tests {
         let p = std::env::temp_dir().join(format!("npy-missing-{}.npy", std::process::id()));
         let e = format!("{:#}", read_f32_2d(&p).unwrap_err());
         assert!(e.contains(&p.display().to_string()), "{e}");
+    }
+
+    // Fuzzing (see `fuzz`).
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct NpyCase {
+        version: u8,
+        descr: String,
+        fortran: bool,
+        shape: Vec<usize>,
+        damage: Option<fuzz::Damage>,
+        seed: u8,
+    }
+
+    fn npy_case() -> impl Strategy<Value = NpyCase> {
+        let descr = prop_oneof![
+            prop::sample::select(vec!["<f4", "<f8", "<i8", "<i4", "<i2", "|i1", "|u1", "<u2", "<u4", "<u8", ">i4", "=f4", "<f0", "<c8"])
+                .prop_map(String::from),
+            "\\PC{0,5}",
+        ];
+        // Small shapes that fit the data, and declared shapes far larger than any file.
+        let shape = prop_oneof![
+            3 => prop::collection::vec(0usize..5, 0..=3),
+            1 => prop::collection::vec(prop_oneof![0usize..5, (1usize << 20)..(1 << 40), Just(usize::MAX)], 1..=3),
+        ];
+        (1u8..=3, descr, any::<bool>(), shape, prop::option::weighted(0.7, fuzz::damage()), any::<u8>())
+            .prop_map(|(version, descr, fortran, shape, damage, seed)| NpyCase { version, descr, fortran, shape, damage, seed })
+    }
+
+    /// The case's file as numpy would lay it out; the data is the declared size when that is
+    /// small, else 64 bytes. Returns the bytes and the declared data size (saturated).
+    fn npy_bytes(c: &NpyCase) -> (Vec<u8>, u128) {
+        let item = c.descr.get(2..).and_then(|s| s.parse::<u128>().ok()).unwrap_or(1);
+        let need = c.shape.iter().fold(item, |a, &d| a.saturating_mul(d as u128));
+        let body: Vec<u8> = (0..need.min(64) as usize).map(|i| (i as u8).wrapping_mul(31) ^ c.seed).collect();
+        let mut header = format!(
+            "{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}",
+            c.descr,
+            if c.fortran { "True" } else { "False" },
+            shape_str(&c.shape)
+        );
+        let pre = if c.version == 1 { 10 } else { 12 };
+        while (pre + header.len() + 1) % ARRAY_ALIGN != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = MAGIC.to_vec();
+        out.extend([c.version, 0]);
+        if c.version == 1 {
+            out.extend((header.len() as u16).to_le_bytes());
+        } else {
+            out.extend((header.len() as u32).to_le_bytes());
+        }
+        out.extend(header.as_bytes());
+        out.extend(body);
+        (out, need)
+    }
+
+    #[test]
+    fn fuzz_npy_readers() {
+        let path = std::env::temp_dir().join(format!("npy-fuzz-{}.npy", std::process::id()));
+        fuzz::runner(768)
+            .run(&npy_case(), |c| {
+                let (mut bytes, need) = npy_bytes(&c);
+                let data_len = need.min(64);
+                if let Some(d) = &c.damage {
+                    d.apply(&mut bytes);
+                }
+                std::fs::write(&path, &bytes).unwrap();
+                let floats = read_f32_2d(&path);
+                let ints = read_int_1d(&path);
+                fuzz::names_file(&floats, &path)?;
+                fuzz::names_file(&ints, &path)?;
+                if c.damage.is_none() && need != data_len {
+                    // A declared size beyond the data is an error (nothing is allocated from it).
+                    prop_assert!(floats.is_err() && ints.is_err(), "shape {:?} accepted", c.shape);
+                }
+                if let Ok((values, [n, k])) = &floats {
+                    prop_assert_eq!(values.len(), n * k);
+                }
+                Ok(())
+            })
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
     }
 }

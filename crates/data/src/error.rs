@@ -138,6 +138,19 @@ pub enum DataError {
         /// Value expected from the companion file.
         right: usize,
     },
+    /// An IDX label file and its image file disagree on the record count (either may be the
+    /// damaged one, so both are named).
+    #[error("{labels}: {label_count} labels, but {images} holds {image_count} images")]
+    CountMismatch {
+        /// The label file.
+        labels: PathBuf,
+        /// Its record count.
+        label_count: usize,
+        /// The image file.
+        images: PathBuf,
+        /// Its record count.
+        image_count: usize,
+    },
     /// A checksum listing is malformed.
     #[error("{path}: line {line}: malformed checksum line {content:?}")]
     ChecksumFormat {

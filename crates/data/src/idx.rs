@@ -58,6 +58,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     parse_idx(path, bytes)
 }
 
+/// Encodes an unsigned-byte IDX file (uncompressed): the inverse of [`read_idx`], for
+/// fixtures and tools. `data` should hold `product(dims)` bytes; nothing is checked, so a
+/// deliberately inconsistent file can be written too.
+pub fn encode_idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
 fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxArray> {
     let bad = |detail, value: u64| DataError::IdxHeader { path: path.to_path_buf(), detail, value };
     if bytes.len() < 4 {
@@ -84,8 +96,12 @@ fn parse_idx(path: &Path, mut bytes: Vec<u8>) -> Result<IdxArray> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let expected: usize = dims.iter().product();
     let payload = bytes.len() - header;
+    // Checked: three u32 dimensions can overflow a u64 (the value shown is the largest).
+    let Some(expected) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        let largest = dims.iter().copied().max().unwrap_or(0) as u64;
+        return Err(bad("the product of the header dimensions overflows", largest));
+    };
     if payload != expected {
         return Err(DataError::Mismatch {
             path: path.to_path_buf(),
@@ -152,11 +168,11 @@ pub fn idx_to_image_set(
         }
     }
     if labels.dims[0] != n {
-        return Err(DataError::Mismatch {
-            path: labels_path.to_path_buf(),
-            detail: "label count vs image count",
-            left: labels.dims[0],
-            right: n,
+        return Err(DataError::CountMismatch {
+            labels: labels_path.to_path_buf(),
+            label_count: labels.dims[0],
+            images: images_path.to_path_buf(),
+            image_count: n,
         });
     }
     let n = limit.map_or(n, |l| l.min(n));

@@ -11,6 +11,8 @@ pub mod bench;
 pub mod cifar;
 pub mod corrupt;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod idx;
 pub mod images;
 pub mod loader;

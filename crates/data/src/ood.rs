@@ -36,7 +36,10 @@
 //!
 //! Variables are streamed: only the requested ones are decoded; others are skipped (a
 //! compressed variable is skipped without inflating it). Cell, struct, char, sparse and
-//! complex arrays are only supported as variables to skip.
+//! complex arrays are only supported as variables to skip. Declared sizes are checked before
+//! anything is allocated from them: an element larger than what is left of the file, or a
+//! real part larger than its array element, is an error; only a compressed stream, whose
+//! inflated size the file cannot bound, grows its buffers as data actually arrives.
 //!
 //! ## Noise
 //! [`noise_images`] follows the synthetic OOD sets of the outlier-exposure code
@@ -483,11 +486,11 @@ fn decode_f64(bytes: &[u8], ty: u32, e: Endian) -> Vec<f64> {
     }
 }
 
-/// Reads the contents of one `miMATRIX` element (`nbytes` long, its tag already consumed).
-/// Returns `None` for an empty element or a variable not in `names`, leaving the rest of the
-/// element unread (the caller skips it).
+/// Reads the contents of one `miMATRIX` element (`nbytes` long, its tag already consumed;
+/// `r` is limited to the element). Returns `None` for an empty element or a variable not in
+/// `names`, leaving the rest of the element unread (the caller skips it).
 fn read_matrix<R: Read>(
-    r: &mut R,
+    r: &mut io::Take<R>,
     nbytes: u32,
     e: Endian,
     path: &Path,
@@ -572,8 +575,25 @@ fn read_matrix<R: Read>(
             ),
         ));
     }
+    // Sizes are checked against what the element holds before anything is allocated.
     let bytes = match tag.small {
+        Some(_) if tag.nbytes > 4 => {
+            return Err(mat_err(
+                path,
+                format!("{real}: small data element declares {} bytes (at most 4)", tag.nbytes),
+            ));
+        }
         Some(small) => small[..tag.nbytes as usize].to_vec(),
+        None if u64::from(tag.nbytes) > r.limit() => {
+            return Err(mat_err(
+                path,
+                format!(
+                    "{real}: declares {} bytes, more than the {} bytes left in its array element",
+                    tag.nbytes,
+                    r.limit()
+                ),
+            ));
+        }
         None => read_vec(r, tag.nbytes as usize, path, &real)?,
     };
     let data = if tag.ty == MI_UINT8 {
@@ -620,8 +640,9 @@ fn read_header<R: Read>(r: &mut R, path: &Path) -> Result<Endian> {
     }
 }
 
-/// Parses a MAT level-5 stream, returning the arrays named in `names` in file order.
-fn parse_mat<R: Read>(r: &mut R, path: &Path, names: &[&str]) -> Result<Vec<MatArray>> {
+/// Parses a MAT level-5 stream of `len` bytes, returning the arrays named in `names` in file
+/// order.
+fn parse_mat<R: Read>(r: &mut R, len: u64, path: &Path, names: &[&str]) -> Result<Vec<MatArray>> {
     let e = read_header(r, path)?;
     let mut out = Vec::new();
     let mut at = HEADER_BYTES as u64;
@@ -640,6 +661,16 @@ fn parse_mat<R: Read>(r: &mut R, path: &Path, names: &[&str]) -> Result<Vec<MatA
             return Err(mat_err(
                 path,
                 format!("{what}: unexpected small data element at top level"),
+            ));
+        }
+        let left = len.saturating_sub(at + 8);
+        if u64::from(tag.nbytes) > left {
+            return Err(mat_err(
+                path,
+                format!(
+                    "{what}: declares {} bytes, more than the {left} bytes left in the file                      (truncated or corrupt)",
+                    tag.nbytes
+                ),
             ));
         }
         let mut raw = r.by_ref().take(u64::from(tag.nbytes));
@@ -696,8 +727,9 @@ fn parse_mat<R: Read>(r: &mut R, path: &Path, names: &[&str]) -> Result<Vec<MatA
 /// are skipped. Errors name the file and what is wrong.
 pub fn read_mat_arrays(path: &Path, names: &[&str]) -> Result<Vec<MatArray>> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
-    parse_mat(&mut r, path, names)
+    parse_mat(&mut r, len, path, names)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,6 +921,7 @@ mod tests {
         x
     }
 
+    #[derive(Debug, Clone)]
     struct Spec {
         endian: Endian,
         compressed: bool,
@@ -915,6 +948,11 @@ mod tests {
         }
 
         fn bytes(&self) -> Vec<u8> {
+            self.assemble(self.variables())
+        }
+
+        /// The file's variables, each one uncompressed `miMATRIX` element.
+        fn variables(&self) -> Vec<Vec<u8>> {
             let w = MatWriter { e: self.endian };
             let n: usize = self.x_dims.iter().product::<usize>() / IMAGE_BYTES.max(1);
             let x_bytes: Vec<u8> = if self.x_dims[..3] == [32, 32, 3] {
@@ -950,6 +988,12 @@ mod tests {
             if self.extras {
                 vars.push(w.matrix("Xy", MX_UINT8_CLASS, &[1, 3], MI_UINT8, &[1, 2, 3]));
             }
+            vars
+        }
+
+        /// The header, then `vars` (each compressed when the spec says so).
+        fn assemble(&self, vars: Vec<Vec<u8>>) -> Vec<u8> {
+            let w = MatWriter { e: self.endian };
             let mut out = w.header();
             for v in vars {
                 if self.compressed {
@@ -1140,7 +1184,7 @@ mod tests {
         assert_eq!(set.labels, vec![0, 3]);
 
         let small = unhex(SCIPY_SMALL_UNCOMPRESSED);
-        let arrays = parse_mat(&mut &small[..], Path::new("small.mat"), &["a", "b"]).unwrap();
+        let arrays = parse_mat(&mut &small[..], small.len() as u64, Path::new("small.mat"), &["a", "b"]).unwrap();
         assert_eq!(arrays.len(), 2);
         assert_eq!(arrays[0].name, "a");
         assert_eq!(arrays[0].dims, vec![2, 3]);
@@ -1347,5 +1391,134 @@ mod tests {
         // Unlike uniform noise, the middle is far denser than the tails.
         let mid = px.iter().filter(|&&p| (96..160).contains(&p)).count() as f64 / n;
         assert!((mid - 0.38).abs() < 0.02, "fraction in 96..160: {mid}");
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Fuzzing (see `crate::fuzz_tests`)
+    // -----------------------------------------------------------------------------------------
+
+    use crate::fuzz_tests::{Mutation, apply, check_error_names, declared_u32, mutations, runner};
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// Rewrites the last dimension of the uncompressed `miMATRIX` element `elem` to
+    /// `last_dim`, with the real part's byte count (and, with `outer`, the element's) made to
+    /// agree: sizes consistent with each other but not with the data. Returns the real part's
+    /// declared byte count, when its tag could say it (else only the dimensions changed), and
+    /// the bytes of data the element really holds (4 for a small data element).
+    fn declare_shape(e: Endian, elem: &mut [u8], last_dim: u32, outer: bool) -> Option<(u64, u64)> {
+        let rd = |b: &[u8], o: usize| e.u32([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let w = MatWriter { e };
+        let put = |b: &mut [u8], o: usize, v: u32| b[o..o + 4].copy_from_slice(&w.u32b(v));
+        // Tag (8), array flags (8 + 8), dimensions tag (8) then the dimensions.
+        let dims_bytes = rd(elem, 28) as usize;
+        let nd = dims_bytes / 4;
+        put(elem, 32 + 4 * (nd - 1), last_dim);
+        let numel = (0..nd).fold(1u64, |a, d| a.saturating_mul(u64::from(rd(elem, 32 + 4 * d))));
+        let name_at = 32 + dims_bytes.next_multiple_of(8);
+        let name_first = rd(elem, name_at);
+        let real_at = name_at
+            + if name_first >> 16 != 0 { 8 } else { 8 + (rd(elem, name_at + 4) as usize).next_multiple_of(8) };
+        let real_first = rd(elem, real_at);
+        let small = real_first >> 16 != 0;
+        let ty = if small { real_first & 0xFFFF } else { real_first };
+        let held = if small { 4 } else { u64::from(rd(elem, real_at + 4)) };
+        let nbytes = numel.saturating_mul(element_size(ty)? as u64);
+        if small && nbytes <= 0xFFFF {
+            put(elem, real_at, ((nbytes as u32) << 16) | ty);
+        } else if !small && nbytes <= u64::from(u32::MAX) {
+            put(elem, real_at + 4, nbytes as u32);
+        } else {
+            return None;
+        }
+        if outer {
+            let total = (real_at - 8 + 8) as u64 + nbytes.next_multiple_of(8);
+            put(elem, 4, total.min(u64::from(u32::MAX)) as u32);
+        }
+        Some((nbytes, held))
+    }
+
+    #[derive(Debug, Clone)]
+    enum MatDamage {
+        /// Blind mutations of the whole file.
+        Blind(Vec<Mutation>),
+        /// A variable's last dimension (and the byte counts with it) replaced.
+        Shape { var: Index, last_dim: u32, outer: bool },
+    }
+
+    fn mat_case() -> impl Strategy<Value = (Spec, MatDamage)> {
+        let labels = prop::collection::vec(1u8..=10, 0..=3);
+        let spec = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), labels)
+            .prop_map(|(big, compressed, narrow, extras, squeeze, labels)| {
+                let n = labels.len();
+                Spec {
+                    endian: if big { Endian::Big } else { Endian::Little },
+                    compressed,
+                    y_storage: if narrow { MI_UINT8 } else { MI_DOUBLE },
+                    extras,
+                    x_name: "X",
+                    x_dims: if squeeze && n == 1 { vec![32, 32, 3] } else { vec![32, 32, 3, n] },
+                    labels: labels.into_iter().map(f64::from).collect(),
+                }
+            });
+        let damage = prop_oneof![
+            mutations().prop_map(MatDamage::Blind),
+            (any::<Index>(), declared_u32(), any::<bool>())
+                .prop_map(|(var, last_dim, outer)| MatDamage::Shape { var, last_dim, outer }),
+        ];
+        (spec, damage)
+    }
+
+    #[test]
+    fn fuzz_mat_svhn_files() {
+        let dir = crate::fuzz_tests::scratch("mat");
+        let path = dir.join("test_32x32.mat");
+        runner(512)
+            .run(&mat_case(), |(spec, damage)| {
+                let mut vars = spec.variables();
+                let mut declared = None;
+                let bytes = match &damage {
+                    MatDamage::Blind(m) => {
+                        let mut b = spec.assemble(vars);
+                        apply(&mut b, m);
+                        b
+                    }
+                    MatDamage::Shape { var, last_dim, outer } => {
+                        let k = var.index(vars.len());
+                        // (variable 1 of the extras, "title", is a char array no read asks
+                        // for: skipped unread, its real part is never checked)
+                        let read = !(spec.extras && k == 1);
+                        declared = declare_shape(spec.endian, &mut vars[k], *last_dim, *outer)
+                            .filter(|&(d, held)| read && d > held)
+                            .map(|(d, _)| d);
+                        spec.assemble(vars)
+                    }
+                };
+                std::fs::write(&path, &bytes).unwrap();
+                let set = read_svhn_file(&path);
+                check_error_names(&set, &path)?;
+                let arrays = read_mat_arrays(&path, &["X", "y", "junk", "Xy"]);
+                check_error_names(&arrays, &path)?;
+                if let Some(d) = declared {
+                    // More bytes declared than written: an error; one beyond the length of an
+                    // uncompressed file is found before reading (and allocating for) them.
+                    prop_assert!(arrays.is_err(), "{d} declared bytes accepted");
+                    let msg = arrays.as_ref().unwrap_err().to_string();
+                    let beyond = !spec.compressed && d > bytes.len() as u64;
+                    prop_assert!(!beyond || msg.contains("declares"), "not checked up front: {msg}");
+                }
+                if let Ok(set) = set {
+                    prop_assert_eq!(set.pixels.len(), set.len() * IMAGE_BYTES);
+                    prop_assert!(set.labels.iter().all(|&l| l < 10));
+                }
+                if let Ok(arrays) = arrays {
+                    for a in arrays {
+                        prop_assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

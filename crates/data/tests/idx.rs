@@ -6,16 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use data::cifar::Part;
+use data::idx::encode_idx;
 use data::{DataError, FASHION_MNIST_DEBIAN_DIR, read_fashion_mnist, read_idx};
-
-fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -26,8 +18,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn write_fake_fashion(dir: &Path, n: usize, gz: bool) -> Vec<u8> {
     let images: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i * 3 % 10) as u8).collect();
-    let img = idx_bytes(&[n as u32, 28, 28], &images);
-    let lab = idx_bytes(&[n as u32], &labels);
+    let img = encode_idx(&[n as u32, 28, 28], &images);
+    let lab = encode_idx(&[n as u32], &labels);
     let (ext, img, lab) = if gz { (".gz", gzip(&img), gzip(&lab)) } else { ("", img, lab) };
     std::fs::write(dir.join(format!("t10k-images-idx3-ubyte{ext}")), img).unwrap();
     std::fs::write(dir.join(format!("t10k-labels-idx1-ubyte{ext}")), lab).unwrap();
@@ -66,21 +58,24 @@ fn generated_idx_is_padded_and_replicated() {
 fn bad_magic_and_sizes_are_rejected() {
     let dir = common::scratch("idx_bad");
     let p = dir.join("x");
-    let mut b = idx_bytes(&[2, 2], &[1, 2, 3, 4]);
+    let mut b = encode_idx(&[2, 2], &[1, 2, 3, 4]);
     b[2] = 0x0D; // float type
     std::fs::write(&p, &b).unwrap();
     let msg = read_idx(&p).unwrap_err().to_string();
     assert!(msg.contains("0x08") && msg.contains("13") && msg.contains(&p.display().to_string()), "{msg}");
-    std::fs::write(&p, idx_bytes(&[2, 2], &[1, 2, 3])).unwrap();
+    std::fs::write(&p, encode_idx(&[2, 2], &[1, 2, 3])).unwrap();
     assert!(matches!(read_idx(&p), Err(DataError::Mismatch { left: 3, right: 4, .. })));
     std::fs::write(&p, [1u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
     assert!(matches!(read_idx(&p), Err(DataError::IdxHeader { .. })));
     // Label count disagreeing with image count.
     write_fake_fashion(&dir, 3, false);
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_bytes(&[2], &[0, 1])).unwrap();
-    assert!(matches!(read_fashion_mnist(&dir, Part::Test, None), Err(DataError::Mismatch { .. })));
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[2], &[0, 1])).unwrap();
+    let err = read_fashion_mnist(&dir, Part::Test, None).unwrap_err();
+    assert!(matches!(err, DataError::CountMismatch { label_count: 2, image_count: 3, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte") && msg.contains("t10k-images-idx3-ubyte"), "{msg}");
     // Label out of range.
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_bytes(&[3], &[0, 10, 1])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[3], &[0, 10, 1])).unwrap();
     let msg = read_fashion_mnist(&dir, Part::Test, None).unwrap_err().to_string();
     assert!(msg.contains("record 1") && msg.contains("10"), "{msg}");
     let empty = common::scratch("idx_missing");
