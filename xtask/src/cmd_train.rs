@@ -467,6 +467,8 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         already_complete();
         return Ok(());
     }
+    // A new attempt: the previous one's failure record no longer describes the run.
+    let _ = std::fs::remove_file(partial.join(crate::reproduce::FAILED));
     if args.restart {
         discard_partial(&partial)?;
     }

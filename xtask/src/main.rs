@@ -20,6 +20,7 @@ mod report;
 mod reproduce;
 mod run_eval;
 mod run_lock;
+mod slurm;
 
 /// The process-wide allocator. Burn's CPU backend allocates and frees multi-megabyte
 /// activation, im2col and gradient buffers on every training step; glibc's malloc serves those
@@ -99,6 +100,8 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Regenerate a table's report from its run directories.
     Report(report::ReportArgs),
+    /// Train one run of a submitted plan (`reproduce --executor slurm`'s array tasks).
+    Run(slurm::RunArgs),
 }
 
 fn main() -> Result<()> {
@@ -120,5 +123,6 @@ fn main() -> Result<()> {
         Command::Spirals(args) => cmd_spirals::run(args),
         Command::Reproduce(args) => reproduce::run(args),
         Command::Report(args) => report::run(args),
+        Command::Run(args) => slurm::run(args),
     }
 }

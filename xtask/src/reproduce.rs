@@ -56,6 +56,21 @@ pub struct ReproduceArgs {
     /// Folders.
     #[command(flatten)]
     pub dirs: TableDirs,
+    /// Where the runs train: `local` (this process, one after another) or `slurm` (job arrays
+    /// submitted with `sbatch`: teachers, then students, then evaluation and report).
+    #[arg(long, value_enum, default_value_t = crate::slurm::Executor::Local)]
+    pub executor: crate::slurm::Executor,
+    /// Options of the Slurm executor.
+    #[command(flatten)]
+    pub slurm: crate::slurm::SlurmArgs,
+    /// Print which planned runs are done, training, failed, interrupted or pending (from the
+    /// run directories; with the job ids of the last Slurm submission) and exit.
+    #[arg(long)]
+    pub status: bool,
+    /// Train nothing: evaluate and report, and fail if a planned run is not finished (the
+    /// Slurm executor's final job).
+    #[arg(long)]
+    pub report_only: bool,
 }
 
 /// Where experiments, runs and reports live (defaults: `experiments/`, `runs/`, `results/`
@@ -136,6 +151,13 @@ pub enum Status {
     Done,
     /// Interrupted after this many epochs, its lock free: resumable.
     Partial(usize),
+    /// Its last attempt failed (`.partial/failed.json`; its lock free); rerunning resumes it.
+    Failed {
+        /// Completed epochs.
+        epoch: usize,
+        /// The error of the last attempt.
+        error: String,
+    },
     /// Being trained now by another process (it holds the run's lock), at this epoch.
     Training {
         /// Completed epochs.
@@ -304,12 +326,52 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
             diff.join("; ")
         );
     }
-    if let Status::Partial(epoch) = status
-        && let crate::run_lock::Holder::Held(pid) = crate::run_lock::probe(&partial)
-    {
-        return Ok(Status::Training { epoch, pid });
+    if let Status::Partial(epoch) = status {
+        if let crate::run_lock::Holder::Held(pid) = crate::run_lock::probe(&partial) {
+            return Ok(Status::Training { epoch, pid });
+        }
+        if let Some(error) = read_failure(&partial) {
+            return Ok(Status::Failed { epoch, error });
+        }
     }
     Ok(status)
+}
+
+/// File in `.partial/` recording why the last attempt failed (removed when a new one starts).
+pub const FAILED: &str = "failed.json";
+
+fn read_failure(partial: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(partial.join(FAILED)).ok()?).ok()?;
+    v.get("error")?.as_str().map(str::to_string)
+}
+
+/// Train one planned run (skipping a finished one, resuming an interrupted one); a failure
+/// is recorded in `.partial/failed.json` for `--status`.
+pub fn train_planned(r: &PlannedRun, profile: &str, teacher_dirs: &[PathBuf], backend: Backend, data_dir: Option<&Path>, wait: bool) -> Result<()> {
+    if r.student && !teacher_dirs.iter().all(|d| d.join("metrics.json").exists()) {
+        bail!("{} {}: teachers not finished", r.row, r.point);
+    }
+    tracing::info!(row = r.row, point = r.point, dir = %r.dir.display(), estimate = hms(r.est_seconds), "run");
+    let train_args = TrainArgs {
+        config: r.file.clone(),
+        profile: Some(profile.to_string()),
+        seed: None,
+        backend,
+        data_dir: data_dir.map(Path::to_path_buf),
+        out: Some(r.dir.clone()),
+        stop_after: None,
+        wait,
+        restart: false,
+    };
+    let teachers: &[PathBuf] = if r.student { teacher_dirs } else { &[] };
+    let result = run_experiment(r.exp.clone(), train_args, teachers);
+    if let Err(e) = &result {
+        let partial = r.dir.with_extension("partial");
+        if partial.is_dir() && !crate::interrupt::requested() {
+            let _ = crate::fsx::write_json(&partial.join(FAILED), &serde_json::json!({ "error": format!("{e:#}") }));
+        }
+    }
+    result
 }
 
 /// Rough training time on the reference machine ([`REFERENCE_RESNET20_IPS`]; `run` scales it
@@ -320,7 +382,7 @@ fn run_status(dir: &Path, exp: &TrainExperiment) -> Result<Status> {
 pub fn estimate_seconds(exp: &TrainExperiment, teachers: usize, status: &Status) -> f64 {
     let done_epochs = match status {
         Status::Done => return 0.0,
-        Status::Partial(e) | Status::Training { epoch: e, .. } => *e,
+        Status::Partial(e) | Status::Training { epoch: e, .. } | Status::Failed { epoch: e, .. } => *e,
         Status::Pending => 0,
     };
     let arch = exp.model.arch.as_str();
@@ -423,41 +485,35 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     for r in &mut plan.runs {
         r.est_seconds /= cal.factor;
     }
+    if args.status {
+        print_plan(&plan, &cal);
+        return crate::slurm::print_submission(&plan);
+    }
     print_plan(&plan, &cal);
+    if args.executor == crate::slurm::Executor::Slurm && !args.report_only {
+        return crate::slurm::submit(&args, &plan);
+    }
     if args.dry_run {
         return Ok(());
     }
     let teacher_dirs = plan.teacher_dirs();
     let mut failed = Vec::new();
-    for r in &plan.runs {
-        if r.status == Status::Done {
+    for r in plan.runs.iter().filter(|r| r.status != Status::Done) {
+        if args.report_only {
+            failed.push(format!("{} {}: not finished", r.row, r.point));
             continue;
         }
-        if r.student && !teacher_dirs.iter().all(|d| d.join("metrics.json").exists()) {
-            failed.push(format!("{} {}: teachers not finished", r.row, r.point));
-            continue;
-        }
-        tracing::info!(row = r.row, point = r.point, dir = %r.dir.display(), estimate = hms(r.est_seconds), "run");
-        let train_args = TrainArgs {
-            config: r.file.clone(),
-            profile: Some(args.profile.clone()),
-            seed: None,
-            backend: args.backend,
-            data_dir: args.data_dir.clone(),
-            out: Some(r.dir.clone()),
-            stop_after: None,
-            wait: args.wait,
-            restart: false,
-        };
-        let teachers: &[PathBuf] = if r.student { &teacher_dirs } else { &[] };
         // A failed run (e.g. a diverged loss) is reported, the other runs go on.
-        if let Err(e) = run_experiment(r.exp.clone(), train_args, teachers) {
+        if let Err(e) = train_planned(r, &args.profile, &teacher_dirs, args.backend, args.data_dir.as_deref(), args.wait) {
             if crate::interrupt::requested() {
                 return Err(e.context("stopped by a signal: run the same command again to resume"));
             }
             tracing::error!(row = r.row, point = r.point, error = format!("{e:#}"), "run failed");
             failed.push(format!("{} {}: {e:#}", r.row, r.point));
         }
+    }
+    if args.report_only && !failed.is_empty() {
+        bail!("--report-only: {} planned run(s) are not finished:\n  {}", failed.len(), failed.join("\n  "));
     }
     if crate::interrupt::requested() {
         bail!("stopped by a signal before evaluation: run the same command again to resume");
@@ -477,7 +533,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_plan(plan: &Plan, cal: &Calibration) {
+pub fn print_plan(plan: &Plan, cal: &Calibration) {
     let mut total = 0.0;
     println!("plan: {} (profile {}), runs in {}", plan.spec.title, plan.profile.name, plan.runs_root.display());
     println!("{:<14} {:<12} {:>10}  {}", "row", "point", "estimate", "status");
@@ -485,6 +541,9 @@ fn print_plan(plan: &Plan, cal: &Calibration) {
         let status = match &r.status {
             Status::Done => "done".to_string(),
             Status::Partial(e) => format!("partial, resumable at epoch {e}/{}", r.exp.optim.epochs),
+            Status::Failed { epoch, error } => {
+                format!("failed at epoch {epoch}/{} (resumable): {}", r.exp.optim.epochs, error.lines().next().unwrap_or(""))
+            }
             Status::Training { epoch, pid } => format!(
                 "training now ({}), epoch {epoch}/{}",
                 pid.map_or("another process".into(), |p| format!("pid {p}")),
