@@ -690,6 +690,9 @@ mod tests {
         assert_eq!(status(&replan()), Status::Training { epoch: 1, pid: Some(std::process::id()) });
         drop(lock);
         assert_eq!(status(&replan()), Status::Partial(1));
+        // A failed attempt (recorded by train_planned) shows as failed, with its error.
+        std::fs::write(partial.join(FAILED), r#"{"error": "training diverged: ..."}"#).unwrap();
+        assert_eq!(status(&replan()), Status::Failed { epoch: 1, error: "training diverged: ...".into() });
         std::fs::remove_dir_all(&runs).unwrap();
     }
 }
