@@ -324,7 +324,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         bail!("{}: run {} is now {} {} ({}), not the submitted {} {}; submit again", args.manifest.display(), args.index, got.row, got.point, got.dir.display(), want.row, want.point);
     }
     crate::interrupt::install()?;
-    train_planned(r, &m.profile, &p.teacher_dirs(), backend, m.data_dir.as_deref(), false)
+    // Another submission's task may be training this run: wait for it (then find it done)
+    // rather than fail and block this array's dependants.
+    train_planned(r, &m.profile, &p.teacher_dirs(), backend, m.data_dir.as_deref(), true)
 }
 
 #[cfg(test)]
