@@ -160,7 +160,21 @@ impl<'a> Distiller<'a> {
         // Teachers in eval mode; their outputs are constants of the student's loss.
         let teacher_logits = Tensor::stack(self.teachers.iter().map(|t| t.forward(x.clone()).detach()).collect(), 0);
         let members = student.members;
+        let perturbed = tracing::enabled!(tracing::Level::TRACE).then(|| max_abs(&x));
         let student_logits = student.forward(tile(x, members));
+        if let Some(input) = perturbed {
+            // Where a divergence starts (DISTILLERY_LOG=distill=trace): a perturbation that
+            // produced non-finite inputs shows here as `input`, an optimiser divergence as
+            // growing logits on finite inputs. A few reductions, paid only at trace level.
+            tracing::trace!(
+                epoch,
+                step,
+                input,
+                teacher_logits = max_abs(&teacher_logits),
+                student_logits = max_abs(&student_logits),
+                "student step magnitudes (max |.|)"
+            );
+        }
         Ok(match &self.method {
             Method::Kd { alpha, temperature } => kd(student_logits, teacher_logits, y, *alpha, *temperature)?,
             Method::OneToOne { alpha, temperature } => one_to_one(student_logits, teacher_logits, y, *alpha, *temperature)?,
@@ -171,6 +185,16 @@ impl<'a> Distiller<'a> {
             Method::ProxyEnD2 { offsets } => proxy_end2(student_logits, teacher_logits, offsets)?,
         })
     }
+}
+
+/// `max |t|` as f64, or NaN when `t` holds a NaN or an infinity (checked through the sum:
+/// whether `max` propagates a NaN is backend-dependent).
+fn max_abs<const D: usize>(t: &Tensor<D>) -> f64 {
+    let a = t.clone().detach().abs();
+    if !(a.clone().sum().into_scalar::<f32>()).is_finite() {
+        return f64::NAN;
+    }
+    a.max().into_scalar::<f32>() as f64
 }
 
 #[cfg(test)]
