@@ -33,9 +33,10 @@ use crate::fsx::{peak_rss_bytes, repo_root, write_atomic, write_json};
 use crate::npy;
 use crate::progress::Progress;
 
-/// Arguments of `xtask train`.
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
+/// What every command that trains from an experiment file takes: the file, its profile,
+/// the seed, the backend and the data.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RecipeArgs {
     /// Experiment file (TOML).
     #[arg(long)]
     pub config: PathBuf,
@@ -52,6 +53,13 @@ pub struct TrainArgs {
     /// Data root (else $DISTILLERY_DATA, else datasets/ in the repository).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `xtask train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Run directory (default runs/<name>/seed-<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -392,7 +400,7 @@ fn load_model(cfg: &BackboneConfig, path: &Path, device: &Device) -> Result<Back
     Ok(model)
 }
 
-fn load_experiment(args: &TrainArgs) -> Result<TrainExperiment> {
+pub(crate) fn load_experiment(args: &RecipeArgs) -> Result<TrainExperiment> {
     let profile = match &args.profile {
         Some(name) => Some(crate::compose::Profile::load(args.config.parent().unwrap_or(Path::new(".")), name)?),
         None => None,
@@ -402,18 +410,18 @@ fn load_experiment(args: &TrainArgs) -> Result<TrainExperiment> {
 
 /// `xtask train`.
 pub fn run(args: TrainArgs) -> Result<()> {
-    let exp = load_experiment(&args)?;
+    let exp = load_experiment(&args.recipe)?;
     if exp.distill.is_some() {
-        bail!("{} has a [distill] section: run it with `cargo xtask distill --config … --teachers DIR…`", args.config.display());
+        bail!("{} has a [distill] section: run it with `cargo xtask distill --config … --teachers DIR…`", args.recipe.config.display());
     }
     run_experiment(exp, args, &[])
 }
 
 /// `xtask distill`.
 pub fn run_distill(args: DistillArgs) -> Result<()> {
-    let exp = load_experiment(&args.run)?;
+    let exp = load_experiment(&args.run.recipe)?;
     if exp.distill.is_none() {
-        bail!("{} has no [distill] section: a teacher is trained with `cargo xtask train`", args.run.config.display());
+        bail!("{} has no [distill] section: a teacher is trained with `cargo xtask train`", args.run.recipe.config.display());
     }
     run_experiment(exp, args.run, &args.teachers)
 }
@@ -440,7 +448,7 @@ pub fn load_run_be(dir: &Path, device: &Device) -> Result<Option<Backbone>> {
 }
 
 pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &[PathBuf]) -> Result<()> {
-    if let Some(seed) = args.seed {
+    if let Some(seed) = args.recipe.seed {
         exp.seed = seed;
     }
     let out = args.out.clone().unwrap_or_else(|| repo_root().join("runs").join(&exp.name).join(format!("seed-{}", exp.seed)));
@@ -491,8 +499,8 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
             );
         }
     }
-    let device = args.backend.device()?;
-    let (splits, cifar) = load_data(&exp, args.data_dir.as_deref())?;
+    let device = args.recipe.backend.device()?;
+    let (splits, cifar) = load_data(&exp, args.recipe.data_dir.as_deref())?;
     let k = cifar.num_classes();
     let stats = data::split_stats(&splits.train);
     let backbone = exp
@@ -502,7 +510,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         .with_input_std(stats.std.map(|v| v as f32));
     let optim = exp.optim.to_config();
     if splits.val.is_empty() {
-        bail!("{}: [data] val is empty, but model selection needs a validation split", args.config.display());
+        bail!("{}: [data] val is empty, but model selection needs a validation split", args.recipe.config.display());
     }
 
     // Teachers (students only): eval-mode plain networks with the same classes.
@@ -522,7 +530,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
             let method = d.method()?;
             method
                 .check(backbone.batch_ensemble.as_ref().map_or(1, |b| b.members), teachers.len())
-                .with_context(|| format!("{}: [distill] with {} teachers", args.config.display(), teachers.len()))?;
+                .with_context(|| format!("{}: [distill] with {} teachers", args.recipe.config.display(), teachers.len()))?;
             let merge = backbone.batch_ensemble.is_some().then(|| d.merge_rule()).transpose()?;
             Some((method, d.perturbation()?, merge))
         }
@@ -535,7 +543,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
     let mut train = splits.train;
     let labelled_train = train.len();
     if let Some(aux) = exp.distill.as_ref().and_then(|d| d.aux.as_ref()) {
-        let extra = aux.load(&train, args.data_dir.as_deref(), exp.seed)?;
+        let extra = aux.load(&train, args.recipe.data_dir.as_deref(), exp.seed)?;
         tracing::info!(source = aux.source, images = extra.len(), "auxiliary distillation inputs (teacher-labelled only)");
         crate::aux_data::append(&mut train, extra);
     }
@@ -608,7 +616,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
 
     tracing::info!(
         name = exp.name, seed = exp.seed, train = train.len(), val = val.len(), test = test.len(),
-        steps_per_epoch = steps, epochs = optim.epochs, backend = ?args.backend, "training"
+        steps_per_epoch = steps, epochs = optim.epochs, backend = ?args.recipe.backend, "training"
     );
     let mut observer = Observer {
         partial: &partial,
@@ -700,7 +708,7 @@ pub fn run_experiment(mut exp: TrainExperiment, args: TrainArgs, teacher_dirs: &
         train_images_per_second: observer.progress.images_per_second(),
         train_seconds,
         peak_memory_bytes: peak_rss_bytes(),
-        backend: format!("{:?}", args.backend).to_lowercase(),
+        backend: format!("{:?}", args.recipe.backend).to_lowercase(),
         n_test: test.len(),
         teachers: teacher_dirs.iter().map(|d| d.display().to_string()).collect(),
     };

@@ -6,6 +6,7 @@ mod backend;
 mod cmd_bench;
 mod cmd_data;
 mod cmd_eval;
+mod cmd_lockstep;
 mod cmd_metrics;
 mod cmd_spirals;
 mod cmd_train;
@@ -102,6 +103,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Train one run of a submitted plan (`reproduce --executor slurm`'s array tasks).
     Run(slurm::RunArgs),
+    /// Developer check (issue 17 §2): a few epochs of a teacher recipe in file order without
+    /// augmentation, from saved initial weights, for `benches/pytorch_parity.py --lockstep`.
+    ParityLockstep(cmd_lockstep::LockstepArgs),
 }
 
 fn main() -> Result<()> {
@@ -124,5 +128,6 @@ fn main() -> Result<()> {
         Command::Reproduce(args) => reproduce::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => slurm::run(args),
+        Command::ParityLockstep(args) => cmd_lockstep::run(args),
     }
 }

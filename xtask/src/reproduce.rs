@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::backend::Backend;
-use crate::cmd_train::{TrainArgs, run_experiment};
+use crate::cmd_train::{RecipeArgs, TrainArgs, run_experiment};
 use crate::compose::{self, Profile};
 use crate::experiment::TrainExperiment;
 use crate::fsx::repo_root;
@@ -353,11 +353,7 @@ pub fn train_planned(r: &PlannedRun, profile: &str, teacher_dirs: &[PathBuf], ba
     }
     tracing::info!(row = r.row, point = r.point, dir = %r.dir.display(), estimate = hms(r.est_seconds), "run");
     let train_args = TrainArgs {
-        config: r.file.clone(),
-        profile: Some(profile.to_string()),
-        seed: None,
-        backend,
-        data_dir: data_dir.map(Path::to_path_buf),
+        recipe: RecipeArgs { config: r.file.clone(), profile: Some(profile.to_string()), seed: None, backend, data_dir: data_dir.map(Path::to_path_buf) },
         out: Some(r.dir.clone()),
         stop_after: None,
         wait,

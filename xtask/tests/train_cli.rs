@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{TINY, json, ok, scratch, xtask, xtask_env};
+use common::{TINY, json, ok, scratch, tensors, xtask, xtask_env};
 
 #[test]
 fn smoke_config_learns_well_above_chance_and_writes_a_complete_run() {
@@ -30,25 +30,6 @@ fn smoke_config_learns_well_above_chance_and_writes_a_complete_run() {
     let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["acc"], m["acc"]);
     assert_eq!(again["nll"], m["nll"]);
-}
-
-/// Every tensor of a safetensors file by name: (dtype, shape, raw bytes). The format is an
-/// 8-byte little-endian header length, a JSON header, then the data.
-fn tensors(path: &Path) -> std::collections::BTreeMap<String, (String, String, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let data = &bytes[8 + n..];
-    let mut out = std::collections::BTreeMap::new();
-    for (name, t) in header.as_object().unwrap() {
-        if name == "__metadata__" {
-            continue;
-        }
-        let (lo, hi) = (t["data_offsets"][0].as_u64().unwrap() as usize, t["data_offsets"][1].as_u64().unwrap() as usize);
-        out.insert(name.clone(), (t["dtype"].to_string(), t["shape"].to_string(), data[lo..hi].to_vec()));
-    }
-    assert!(!out.is_empty(), "{} holds no tensors", path.display());
-    out
 }
 
 #[test]

@@ -86,3 +86,22 @@ warmup_epochs = 1
 epochs = 2
 batch_size = 50
 "#;
+
+/// Every tensor of a safetensors file by name: (dtype, shape, raw bytes). The format is an
+/// 8-byte little-endian header length, a JSON header, then the data.
+pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, (String, String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut out = std::collections::BTreeMap::new();
+    for (name, t) in header.as_object().unwrap() {
+        if name == "__metadata__" {
+            continue;
+        }
+        let (lo, hi) = (t["data_offsets"][0].as_u64().unwrap() as usize, t["data_offsets"][1].as_u64().unwrap() as usize);
+        out.insert(name.clone(), (t["dtype"].to_string(), t["shape"].to_string(), data[lo..hi].to_vec()));
+    }
+    assert!(!out.is_empty(), "{} holds no tensors", path.display());
+    out
+}
