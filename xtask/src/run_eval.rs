@@ -116,19 +116,16 @@ pub fn corruption_sets(test: &ImageSet, settings: &EvalSettings) -> Result<Vec<E
     Ok(sets)
 }
 
-/// Run the evaluation stage for every finished run of the plan that lacks it.
+/// Run the evaluation stage for every finished run of the plan that lacks it, or whose
+/// `done.json` records other settings or other sets (e.g. evaluated on a machine without
+/// Fashion-MNIST: its logits would silently lack that OOD column beside runs that have it).
 pub fn evaluate_plan(plan: &Plan, settings: &EvalSettings, backend: Backend, data_dir: Option<&Path>) -> Result<()> {
-    let todo: Vec<_> = plan
-        .runs
-        .iter()
-        .filter(|r| r.status == Status::Done || r.dir.join("metrics.json").exists())
-        .filter(|r| !is_done(&r.dir.join("eval"), settings))
-        .collect();
-    if todo.is_empty() {
-        return Ok(());
-    }
-    let device = backend.device()?;
-    let (splits, _) = load_data(&todo[0].exp, data_dir)?;
+    let finished: Vec<_> =
+        plan.runs.iter().filter(|r| r.status == Status::Done || r.dir.join("metrics.json").exists()).collect();
+    let Some(first) = finished.first() else { return Ok(()) };
+    // The sets are built before the check (about 3 s): which OOD sets exist depends on the
+    // machine, and a run is done only for the sets this machine evaluates.
+    let (splits, _) = load_data(&first.exp, data_dir)?;
     let started = std::time::Instant::now();
     let mut sets = vec![
         EvalSet { name: "test".into(), images: Arc::new(splits.test.clone()) },
@@ -136,7 +133,13 @@ pub fn evaluate_plan(plan: &Plan, settings: &EvalSettings, backend: Backend, dat
     ];
     sets.extend(ood_sets(settings, data_dir)?);
     sets.extend(corruption_sets(&splits.test, settings)?);
-    tracing::info!(sets = sets.len(), seconds = started.elapsed().as_secs_f64(), "evaluation sets ready");
+    let names: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
+    let todo: Vec<_> = finished.into_iter().filter(|r| !is_done(&r.dir.join("eval"), settings, &names)).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let device = backend.device()?;
+    tracing::info!(sets = sets.len(), seconds = started.elapsed().as_secs_f64(), runs = todo.len(), "evaluation sets ready");
     for r in todo {
         evaluate_run(&r.dir, &sets, settings, &device, r.exp.eval_batch_size)
             .with_context(|| format!("evaluating {}", r.dir.display()))?;
@@ -144,12 +147,12 @@ pub fn evaluate_plan(plan: &Plan, settings: &EvalSettings, backend: Backend, dat
     Ok(())
 }
 
-fn is_done(eval: &Path, settings: &EvalSettings) -> bool {
+fn is_done(eval: &Path, settings: &EvalSettings, sets: &[String]) -> bool {
     let has_be = eval.parent().is_some_and(|run| run.join("be.json").exists());
     std::fs::read(eval.join("done.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Done>(&b).ok())
-        .is_some_and(|d| &d.settings == settings && (d.be_members.is_some() || !has_be))
+        .is_some_and(|d| &d.settings == settings && d.sets == sets && (d.be_members.is_some() || !has_be))
 }
 
 /// Whether the unmerged BatchEnsemble is evaluated on this set: the test set and the OOD
@@ -182,4 +185,26 @@ pub fn evaluate_run(dir: &Path, sets: &[EvalSet], settings: &EvalSettings, devic
     write_json(&eval.join("done.json"), &Done { settings: settings.clone(), sets, members: model.members, be_members })?;
     tracing::info!(run = %dir.display(), seconds = started.elapsed().as_secs_f64(), "evaluated");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_evaluation_with_other_sets_is_not_done() {
+        let dir = std::env::temp_dir().join(format!("distillery-is-done-{}", std::process::id()));
+        let eval = dir.join("run").join("eval");
+        std::fs::create_dir_all(&eval).unwrap();
+        let settings = EvalSettings { corruption_images: 10, ood_images: 10, seed: 0 };
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let done = Done { settings: settings.clone(), sets: names(&["test", "val", "ood-noise_uniform"]), members: 1, be_members: None };
+        std::fs::write(eval.join("done.json"), serde_json::to_vec(&done).unwrap()).unwrap();
+        assert!(is_done(&eval, &settings, &names(&["test", "val", "ood-noise_uniform"])));
+        // This machine has Fashion-MNIST, the recorded evaluation did not: redo it.
+        assert!(!is_done(&eval, &settings, &names(&["test", "val", "ood-fashion_mnist", "ood-noise_uniform"])));
+        // Other settings: redo it.
+        assert!(!is_done(&eval, &EvalSettings { seed: 1, ..settings.clone() }, &names(&["test", "val", "ood-noise_uniform"])));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -33,8 +33,8 @@ pub enum DistillError {
     /// Training diverged: a non-finite loss. Training stops at that step, before the
     /// update, so the last epoch's checkpoint is the last good state.
     #[error(
-        "training diverged: non-finite loss {loss} ({term}) at epoch {epoch}, step {step} of the epoch, learning rate {lr}; \
-         stopped before updating: {}", last_good_state(*.last_good)
+        "training diverged: non-finite loss {loss} ({term}) at epoch {epoch}, step {} of the epoch, learning rate {lr}; \
+         stopped before updating: {}", .step + 1, last_good_state(*.last_good)
     )]
     Diverged {
         /// Loss value.
@@ -43,7 +43,7 @@ pub enum DistillError {
         term: &'static str,
         /// Epoch (1-based) the step belongs to.
         epoch: usize,
-        /// Step within the epoch (0-based).
+        /// Step within the epoch (0-based; the message counts from 1, as it does epochs).
         step: usize,
         /// Learning rate of that step.
         lr: f64,
@@ -82,4 +82,19 @@ pub enum DistillError {
     /// An input perturbation failed.
     #[error(transparent)]
     Perturb(#[from] perturb::PerturbError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divergence_message_counts_epochs_and_steps_from_one() {
+        // The trainer records the 0-based step of the 1-based epoch; the first step of the
+        // first epoch reads as "epoch 1, step 1", not "step 0".
+        let e = DistillError::Diverged { loss: f64::NAN, term: "objective", epoch: 1, step: 0, lr: 0.1, last_good: 0 };
+        let msg = e.to_string();
+        assert!(msg.contains("at epoch 1, step 1 of the epoch, learning rate 0.1;"), "{msg}");
+        assert!(msg.contains("no checkpoint to go back to"), "{msg}");
+    }
 }
