@@ -107,7 +107,9 @@ def main():
     torch.set_num_threads(a.threads)
     F = torch.nn.functional
     CifarResNet = pp.build_model_classes()
-    shortcut = {None: "zeropad", "ZeroPad": "zeropad", "Projection": "projection"}[model_cfg.get("shortcut")]
+    shortcut = pp.SHORTCUTS.get(model_cfg.get("shortcut"))
+    if shortcut is None:
+        pp.die(f"{a.dir}/model.json: shortcut {model_cfg.get('shortcut')!r} is not mirrored")
     init = load_distillery(os.path.join(a.dir, "init.safetensors"))
     data = pp.load_splits(pp.data_root(a.data_dir), rec["train"], [45000, 45001], [0, 1])
     tr_x, tr_y = data["train"]

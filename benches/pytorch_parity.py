@@ -110,6 +110,8 @@ TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to [-2
 PURPOSE_SHUFFLE = 1  # the purpose tags of crates/data/src/seed.rs
 PURPOSE_AUGMENT = 2
 INITS = ("reference", "he_normal_uniform_head", "torch")
+# model.json `shortcut` (ensembles' ShortcutKind; absent = the default option A) -> this network's.
+SHORTCUTS = {None: "zeropad", "ZeroPad": "zeropad", "Projection": "projection"}
 
 # Defaults of explicit recipes: experiments/cifar10/base.toml (the paper protocol), which are
 # also OptimConfig's defaults (crates/distill/src/train/optim.rs).
@@ -567,7 +569,7 @@ def read_run(path):
     recipe = {
         "arch": m["arch"],
         "depth": int(arch["ResNet"]["depth"]),
-        "shortcut": {None: "zeropad", "ZeroPad": "zeropad", "Projection": "projection"}.get(shortcut, shortcut),
+        "shortcut": SHORTCUTS.get(shortcut, shortcut),
         "dropout": float(model.get("dropout", m.get("dropout", 0.0))),
         # Runs made before `init` existed used he_normal_uniform_head (see config.rs WeightInit).
         "init": m.get("init", "he_normal_uniform_head"),

@@ -168,7 +168,7 @@ pub fn run(args: LockstepArgs) -> Result<()> {
         config: args.recipe.config.display().to_string(),
         profile: args.recipe.profile.as_deref(),
         seed: exp.seed,
-        train: [exp.data.train[0], exp.data.train[1]],
+        train: exp.data.train,
         batch_size: optim.batch_size,
         steps_per_epoch: steps,
         epochs_trained: trainer.epoch(),
